@@ -1,0 +1,215 @@
+package chunk
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/restic/chunker"
+)
+
+// Params are the chunking parameters of one kind of content.
+type Params struct {
+	// Min is the smallest chunk, except for the last chunk of a run.
+	Min int `json:"min"`
+	// Max is the largest chunk.
+	Max int `json:"max"`
+	// AvgBits is the number of fingerprint bits that must be zero for a
+	// cut; past Min a cut comes on average every 2^AvgBits bytes.
+	AvgBits int `json:"avg_bits"`
+}
+
+// Default parameters. The repository stores the parameters it was created
+// with; these are the values new repositories get.
+var (
+	// DefaultFileParams are restic's parameters: chunks of about 1.5 MiB.
+	DefaultFileParams = Params{Min: 512 << 10, Max: 8 << 20, AvgBits: 20}
+	// DefaultDiskParams give chunks of about 320 KiB: small enough that a
+	// few scattered changed pages of a disk do not rewrite megabytes, large
+	// enough that the index of a 2 TiB disk stays small.
+	DefaultDiskParams = Params{Min: 64 << 10, Max: 2 << 20, AvgBits: 18}
+)
+
+const windowSize = 64 // the Rabin window of restic/chunker
+
+// Validate reports whether p can be used for chunking.
+func (p Params) Validate() error {
+	switch {
+	case p.Min < windowSize:
+		return fmt.Errorf("invalid chunker parameters: min %d is smaller than %d", p.Min, windowSize)
+	case p.Max < p.Min:
+		return fmt.Errorf("invalid chunker parameters: max %d is smaller than min %d", p.Max, p.Min)
+	case p.Max > 1<<30:
+		return fmt.Errorf("invalid chunker parameters: max %d is larger than 1 GiB", p.Max)
+	case p.AvgBits < 1 || p.AvgBits > 30:
+		return fmt.Errorf("invalid chunker parameters: avg_bits %d is outside 1..30", p.AvgBits)
+	}
+	return nil
+}
+
+// ErrPolynomial is returned for a polynomial that is not irreducible of
+// degree 53.
+var ErrPolynomial = errors.New("chunker polynomial is not irreducible of degree 53")
+
+// CheckPolynomial reports whether pol is usable: irreducible, of degree 53.
+func CheckPolynomial(pol uint64) error {
+	p := chunker.Pol(pol)
+	if p.Deg() != 53 || !p.Irreducible() {
+		return fmt.Errorf("%w: %#x", ErrPolynomial, pol)
+	}
+	return nil
+}
+
+// RandomPolynomial returns a new random irreducible polynomial of degree
+// 53 for a new repository.
+func RandomPolynomial() (uint64, error) {
+	p, err := chunker.RandomPolynomial()
+	return uint64(p), err
+}
+
+// A Splitter cuts a stream of bytes into content-defined chunks. Write
+// feeds bytes; every finished chunk is passed to the emit function in a
+// Buffer from the splitter's pool, which the receiver owns and must Release.
+// Flush ends the stream (or one independent run of it). A Splitter is not
+// safe for concurrent use; use one per goroutine.
+type Splitter struct {
+	base  chunker.BaseChunker
+	fresh chunker.BaseChunker
+	pool  *Pool
+	max   int
+	cur   *Buffer
+}
+
+// NewSplitter returns a splitter for polynomial pol and parameters p that
+// takes its buffers from pool (nil: a private pool).
+func NewSplitter(pol uint64, p Params, pool *Pool) (*Splitter, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if err := CheckPolynomial(pol); err != nil {
+		return nil, err
+	}
+	if pool == nil {
+		pool = NewPool(4, p.Min)
+	}
+	s := &Splitter{pool: pool, max: p.Max}
+	s.fresh = *chunker.NewBase(chunker.Pol(pol),
+		chunker.WithBaseBoundaries(uint(p.Min), uint(p.Max)),
+		chunker.WithBaseAverageBits(p.AvgBits))
+	s.base = s.fresh
+	return s, nil
+}
+
+// Pool returns the pool the splitter takes its buffers from.
+func (s *Splitter) Pool() *Pool { return s.pool }
+
+// Write feeds p to the splitter. It calls emit for every chunk that ends in
+// p, in order; an error from emit stops Write and is returned. p is not
+// retained.
+func (s *Splitter) Write(p []byte, emit func(*Buffer) error) error {
+	for len(p) > 0 {
+		if s.cur == nil {
+			s.cur = s.pool.Get(s.max)
+		}
+		n := s.base.NextSplitPoint(p)
+		if n < 0 {
+			s.cur.Data = append(s.cur.Data, p...)
+			return nil
+		}
+		s.cur.Data = append(s.cur.Data, p[:n]...)
+		p = p[n:]
+		b := s.cur
+		s.cur = nil
+		if err := emit(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Pending returns the number of bytes written since the last chunk was
+// emitted.
+func (s *Splitter) Pending() int {
+	if s.cur == nil {
+		return 0
+	}
+	return len(s.cur.Data)
+}
+
+// Flush emits the bytes written since the last chunk as a final, possibly
+// short chunk (nothing when there are none) and resets the splitter, so the
+// next Write starts a new, independent run.
+func (s *Splitter) Flush(emit func(*Buffer) error) error {
+	s.base = s.fresh
+	b := s.cur
+	s.cur = nil
+	if b == nil {
+		return nil
+	}
+	if len(b.Data) == 0 {
+		b.Release()
+		return nil
+	}
+	return emit(b)
+}
+
+// Reset discards pending bytes and resets the splitter.
+func (s *Splitter) Reset() {
+	s.base = s.fresh
+	if s.cur != nil {
+		s.cur.Release()
+		s.cur = nil
+	}
+}
+
+// A Buffer holds one chunk. Its owner calls Release when done with it;
+// Data must not be used afterwards.
+type Buffer struct {
+	Data []byte
+	pool *Pool
+}
+
+// Release returns the buffer to its pool.
+func (b *Buffer) Release() {
+	if b.pool != nil {
+		b.pool.put(b)
+	}
+}
+
+// Pool recycles chunk buffers. It never blocks: Get allocates when the pool
+// is empty and Release drops buffers beyond the pool's capacity. Memory is
+// bounded by the consumers (bounded queues), the pool only avoids garbage.
+// A Pool is safe for concurrent use.
+type Pool struct {
+	free    chan *Buffer
+	initCap int
+}
+
+// NewPool returns a pool that keeps up to n idle buffers. New buffers start
+// with capacity initCap and grow as needed.
+func NewPool(n, initCap int) *Pool {
+	return &Pool{free: make(chan *Buffer, n), initCap: initCap}
+}
+
+// Get returns an empty buffer. hint is the largest size the buffer may
+// need to hold; it is allocated lazily.
+func (p *Pool) Get(hint int) *Buffer {
+	select {
+	case b := <-p.free:
+		b.Data = b.Data[:0]
+		return b
+	default:
+	}
+	c := p.initCap
+	if hint > 0 && hint < c {
+		c = hint
+	}
+	return &Buffer{Data: make([]byte, 0, c), pool: p}
+}
+
+func (p *Pool) put(b *Buffer) {
+	b.Data = b.Data[:0]
+	select {
+	case p.free <- b:
+	default:
+	}
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/bunkerbackup/bunker/backup"
+	"github.com/bunkerbackup/bunker/repo"
+)
+
+// backupParent resolves --parent, or by default the latest snapshot of the
+// same host and the same (absolute) source paths.
+func (g *globalOptions) backupParent(cmd *cobra.Command, r *repo.Repository, o backupOptions, host string, args []string) (*repo.Snapshot, error) {
+	ctx := cmd.Context()
+	if o.parent != "" {
+		return findSnapshot(ctx, r, o.parent, snapshotFilter{})
+	}
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	paths := make([]string, len(args))
+	for i, p := range args {
+		paths[i] = cleanPath(p)
+	}
+	slices.Sort(paths)
+	list, err := filterSnapshots(ctx, r, snapshotFilter{Hosts: []string{host}})
+	if err != nil {
+		return nil, err
+	}
+	for i := len(list) - 1; i >= 0; i-- {
+		sp := slices.Sorted(slices.Values(list[i].Paths))
+		if slices.Equal(sp, paths) {
+			g.out.verbosef(1, "using parent snapshot %s", list[i].ID.Str())
+			return list[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// Update makes *progress a backup.Progress.
+func (p *progress) Update(s backup.Status) {
+	p.totalFiles.Store(int64(s.FilesTotal))
+	p.totalBytes.Store(int64(s.BytesTotal))
+	p.filesDone.Store(int64(s.FilesDone))
+	p.bytesDone.Store(int64(s.BytesDone))
+	p.errors.Store(int64(s.Errors))
+}
+
+func (g *globalOptions) runBackup(ctx context.Context, r *repo.Repository, src backup.Sources, opts backup.Options) error {
+	prog := g.newProgress("backing up")
+	opts.Progress = prog
+	opts.Warn = func(path string, err error) { g.out.warn("backup", path, err) }
+	sn, err := backup.Run(ctx, r, src, opts)
+	prog.done()
+	if err != nil {
+		return err
+	}
+	g.backupSummary(sn, opts.DryRun)
+	if sn.Incomplete && !opts.DryRun {
+		return &incompleteError{snapshot: sn.ID, failed: len(sn.Warnings)}
+	}
+	return nil
+}
+
+func (g *globalOptions) backupSummary(sn *repo.Snapshot, dryRun bool) {
+	s := sn.Summary
+	if s == nil {
+		s = &repo.SnapshotSummary{}
+	}
+	elapsed := s.BackupEnd.Sub(s.BackupStart)
+	if g.JSON {
+		m := map[string]any{
+			"message_type":          "summary",
+			"files_new":             s.FilesNew,
+			"files_changed":         s.FilesChanged,
+			"files_unmodified":      s.FilesUnmodified,
+			"dirs_new":              s.DirsNew,
+			"dirs_changed":          s.DirsChanged,
+			"dirs_unmodified":       s.DirsUnmodified,
+			"data_blobs":            s.DataBlobs,
+			"tree_blobs":            s.TreeBlobs,
+			"data_added":            s.DataAdded,
+			"data_added_packed":     s.DataAddedPacked,
+			"total_files_processed": s.TotalFilesProcessed,
+			"total_bytes_processed": s.TotalBytesProcessed,
+			"backup_start":          s.BackupStart,
+			"backup_end":            s.BackupEnd,
+			"total_duration":        elapsed.Seconds(),
+			"dry_run":               dryRun,
+			"incomplete":            sn.Incomplete,
+			"disks":                 len(sn.Disks),
+		}
+		if !dryRun {
+			m["snapshot_id"] = sn.ID.String()
+		}
+		g.out.jsonLine(m)
+		return
+	}
+	if sn.Tree != nil {
+		g.out.printf("Files:  %6d new, %6d changed, %6d unmodified\n", s.FilesNew, s.FilesChanged, s.FilesUnmodified)
+		g.out.printf("Dirs:   %6d new, %6d changed, %6d unmodified\n", s.DirsNew, s.DirsChanged, s.DirsUnmodified)
+	}
+	for _, d := range sn.Disks {
+		note := ""
+		if d.CrashConsistent {
+			note = " (crash-consistent: read while in use)"
+		}
+		g.out.printf("Disk %s: %s %s, %s of data, from %s%s\n", d.Name, d.Format, humanize.IBytes(uint64(d.Size)), humanize.IBytes(uint64(d.DataBytes)), filepath.Base(d.Source), note)
+	}
+	verb := "Added to the repository"
+	if dryRun {
+		verb = "Would add to the repository"
+	}
+	g.out.printf("%s: %s (%s stored)\n", verb, humanize.IBytes(s.DataAdded), humanize.IBytes(s.DataAddedPacked))
+	g.out.printf("Processed %d files, %s in %s\n", s.TotalFilesProcessed, humanize.IBytes(s.TotalBytesProcessed), elapsed.Round(time.Millisecond))
+	switch {
+	case dryRun:
+		g.out.printf("dry run: no snapshot saved\n")
+	case sn.Incomplete:
+		g.out.printf("snapshot %s saved, incomplete: %d source(s) could not be read\n", sn.ID.Str(), len(sn.Warnings))
+	default:
+		g.out.printf("snapshot %s saved\n", sn.ID.Str())
+	}
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bunkerbackup/bunker/repo"
+	"github.com/bunkerbackup/bunker/repo/check"
+)
+
+type checkJSON struct {
+	MessageType string `json:"message_type"`
+	OK          bool   `json:"ok"`
+	Errors      int    `json:"errors"`
+	Warnings    int    `json:"warnings"`
+	*check.Result
+}
+
+func newCheckCmd(g *globalOptions) *cobra.Command {
+	var opts check.Options
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Verify the repository",
+		Long: `Verify the structure of the repository: every file is named by the hash of
+its content, the index agrees with the pack headers, every blob a snapshot
+needs is indexed. --read-data also decrypts and verifies every blob;
+--read-data-subset does so for a part of the packs: "n/m" (group n of m) or
+"P%" (a random P percent).
+
+Damaged or missing data is traced to the snapshots, files and disks that use
+it. Errors make the exit status 1; warnings (such as unreferenced packs left
+by an interrupted backup) do not.` + repoExitStatus(),
+		Example: `  bunker check
+  bunker check --read-data
+  bunker check --read-data-subset 1/7   # a seventh of the packs, e.g. one per weekday
+  bunker check --read-data-subset 10%`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.ReadDataSubset != "" {
+				if opts.ReadData {
+					return usageErrorf("--read-data and --read-data-subset are mutually exclusive")
+				}
+				if _, err := check.ParseSubset(opts.ReadDataSubset); err != nil {
+					return usageErrorf("--read-data-subset: %v", err)
+				}
+			}
+			return g.withRepo(cmd.Context(), sharedLock, func(r *repo.Repository) error {
+				prog := g.newItemProgress("checking")
+				opts.Progress = itemProgress{prog}
+				res, err := check.Check(cmd.Context(), r, opts)
+				prog.done()
+				if err != nil {
+					return err
+				}
+				doc := checkJSON{MessageType: "summary", OK: res.OK(), Errors: res.Errors(), Warnings: res.Warnings(), Result: res}
+				if err := g.out.document(doc, func(w io.Writer) error { return printCheck(w, res) }); err != nil {
+					return err
+				}
+				if !res.OK() {
+					return withHint(fmt.Errorf("check found %d error(s) in repository %s", res.Errors(), r.Backend().Location()),
+						"restore what is intact, and back up the affected sources again so that new snapshots are whole")
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&opts.ReadData, "read-data", false, "read and verify every blob")
+	cmd.Flags().StringVar(&opts.ReadDataSubset, "read-data-subset", "", "read and verify a `subset` of the packs: n/m or P%")
+	return cmd
+}
+
+func printCheck(w io.Writer, res *check.Result) error {
+	for _, p := range res.Problems {
+		fmt.Fprintln(w, p.String())
+	}
+	for _, u := range res.Affected {
+		fmt.Fprintf(w, "affected: snapshot %s: %s (%d blob%s)\n", u.Snapshot.Str(), displayPath(u.Path), len(u.Blobs), plural(len(u.Blobs)))
+	}
+	read := ""
+	if res.PacksRead > 0 {
+		read = fmt.Sprintf(", read %d packs", res.PacksRead)
+	}
+	fmt.Fprintf(w, "checked %d snapshots, %d packs, %d blobs%s\n", res.Snapshots, res.Packs, res.Blobs, read)
+	var err error
+	if res.OK() && res.Warnings() == 0 {
+		_, err = fmt.Fprintln(w, "no errors were found")
+	} else {
+		_, err = fmt.Fprintf(w, "%d error%s, %d warning%s\n", res.Errors(), plural(res.Errors()), res.Warnings(), plural(res.Warnings()))
+	}
+	return err
+}

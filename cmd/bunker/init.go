@@ -1,0 +1,54 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/bunkerbackup/bunker/repo"
+)
+
+func newInitCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Create a repository",
+		Long: `Create a new, empty repository at the location given by --repo (or
+BUNKER_REPOSITORY). The password comes from --password-file,
+--password-command or BUNKER_PASSWORD; on a terminal it is asked for twice.
+
+Keep the password safe: without it the backups cannot be read by anyone.` + exitStatusHelp(),
+		Example: `  bunker init -r /srv/backup
+  BUNKER_PASSWORD_FILE=/etc/bunker/password bunker init -r /srv/backup`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			be, err := g.backend()
+			if err != nil {
+				return err
+			}
+			pw, err := g.readNewPassword("enter a password for the new repository: ")
+			if err != nil {
+				return err
+			}
+			host, user := whoami()
+			r, err := repo.Init(cmd.Context(), be, pw, repo.InitOptions{Hostname: host, Username: user})
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			id := r.Config().ID
+			if g.JSON {
+				g.out.jsonLine(map[string]string{"message_type": "initialized", "id": id, "repository": be.Location()})
+				return nil
+			}
+			g.out.printf("created bunker repository %s at %s\n", shortStr(id), be.Location())
+			g.out.printf("\nWithout the password the repository cannot be read: losing it means losing the data.\n")
+			return nil
+		},
+	}
+}
+
+// shortStr returns the first 8 characters of an id string.
+func shortStr(s string) string {
+	if len(s) > 8 {
+		return s[:8]
+	}
+	return s
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/bunkerbackup/bunker/repo"
+)
+
+// nodeJSON is one entry of 'ls --json'. PathB64 is set (and Path lossy)
+// when the path is not valid UTF-8.
+type nodeJSON struct {
+	Path       string    `json:"path"`
+	PathB64    []byte    `json:"path_b64,omitempty"`
+	Type       string    `json:"type"`
+	Mode       string    `json:"mode"`
+	Size       uint64    `json:"size"`
+	UID        uint32    `json:"uid"`
+	GID        uint32    `json:"gid"`
+	User       string    `json:"user,omitempty"`
+	Group      string    `json:"group,omitempty"`
+	ModTime    time.Time `json:"mtime"`
+	LinkTarget string    `json:"link_target,omitempty"`
+}
+
+type lsJSON struct {
+	Snapshot snapshotJSON `json:"snapshot"`
+	Nodes    []nodeJSON   `json:"nodes"`
+	Disks    []diskJSON   `json:"disks,omitempty"`
+}
+
+func newLsCmd(g *globalOptions) *cobra.Command {
+	var (
+		filter snapshotFilter
+		long   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "ls SNAP [PATH]",
+		Short: "List the files or disks of a snapshot",
+		Long: `List the files of a snapshot, recursively from PATH (default: everything).
+Names that are not printable UTF-8 are shown quoted. For a disk snapshot,
+list its disks and their partitions.` + repoExitStatus(),
+		Example: `  bunker ls latest
+  bunker ls -l 4f3c2a1b /home/ann
+  bunker ls latest --json | jq -r '.nodes[].path'`,
+		Args: rangeArgs(1, 2, "a snapshot and optionally a path"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			return g.withRepo(ctx, noLock, func(r *repo.Repository) error {
+				sn, err := findSnapshot(ctx, r, args[0], filter)
+				if err != nil {
+					return err
+				}
+				start := "/"
+				if len(args) == 2 {
+					start = path.Clean("/" + args[1])
+				}
+				doc := lsJSON{Snapshot: toSnapshotJSON(sn), Nodes: []nodeJSON{}}
+				if sn.Tree != nil {
+					if err := collectNodes(ctx, r, sn, start, &doc.Nodes); err != nil {
+						return err
+					}
+				} else if len(args) == 2 {
+					return fmt.Errorf("snapshot %s holds no files, only disks", sn.ID.Str())
+				}
+				if len(args) == 1 {
+					if doc.Disks, err = describeDisks(ctx, r, sn); err != nil {
+						return err
+					}
+				}
+				return g.out.document(doc, func(w io.Writer) error { return printLs(w, doc, long) })
+			})
+		},
+	}
+	filter.addFlags(cmd.Flags())
+	cmd.Flags().BoolVarP(&long, "long", "l", false, "show mode, owner, size and mtime")
+	return cmd
+}
+
+func collectNodes(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, start string, out *[]nodeJSON) error {
+	add := func(p string, n *repo.Node) error {
+		*out = append(*out, toNodeJSON(p, n))
+		return nil
+	}
+	if start == "/" {
+		return walkTree(ctx, r, *sn.Tree, "/", add)
+	}
+	n, err := lookupPath(ctx, r, sn, start)
+	if err != nil {
+		return err
+	}
+	add(start, n)
+	if n.Type == repo.NodeDir && n.Subtree != nil {
+		return walkTree(ctx, r, *n.Subtree, start, add)
+	}
+	return nil
+}
+
+func toNodeJSON(p string, n *repo.Node) nodeJSON {
+	j := nodeJSON{Path: p, Type: string(n.Type), Mode: modeString(n), Size: n.Size, UID: n.UID, GID: n.GID,
+		User: n.User, Group: n.Group, ModTime: n.ModTime, LinkTarget: n.LinkTarget}
+	if !utf8.ValidString(p) {
+		j.PathB64 = []byte(p)
+	}
+	return j
+}
+
+// modeString formats a node's type and permissions as ls -l does
+// ("drwxr-xr-x", "-rwsr-xr-x", "drwxrwxrwt").
+func modeString(n *repo.Node) string {
+	types := map[repo.NodeType]byte{repo.NodeDir: 'd', repo.NodeSymlink: 'l', repo.NodeFIFO: 'p',
+		repo.NodeCharDev: 'c', repo.NodeBlockDev: 'b', repo.NodeSocket: 's'}
+	b := []byte("----------")
+	if t, ok := types[n.Type]; ok {
+		b[0] = t
+	}
+	const rwx = "rwxrwxrwx"
+	for i := 0; i < 9; i++ {
+		if n.Mode&(1<<uint(8-i)) != 0 {
+			b[i+1] = rwx[i]
+		}
+	}
+	special := func(pos int, set bool, lower, upper byte) {
+		if set {
+			if b[pos] == '-' {
+				b[pos] = upper
+			} else {
+				b[pos] = lower
+			}
+		}
+	}
+	special(3, n.Mode&fs.ModeSetuid != 0, 's', 'S')
+	special(6, n.Mode&fs.ModeSetgid != 0, 's', 'S')
+	special(9, n.Mode&fs.ModeSticky != 0, 't', 'T')
+	return string(b)
+}
+
+func printLs(w io.Writer, doc lsJSON, long bool) error {
+	if !long {
+		for _, n := range doc.Nodes {
+			fmt.Fprintln(w, displayPath(n.Path))
+		}
+	} else {
+		var rows [][]string
+		for _, n := range doc.Nodes {
+			name := displayPath(n.Path)
+			if n.LinkTarget != "" {
+				name += " -> " + displayPath(n.LinkTarget)
+			}
+			rows = append(rows, []string{n.Mode, orDefault(n.User, fmt.Sprint(n.UID)), orDefault(n.Group, fmt.Sprint(n.GID)),
+				fmt.Sprint(n.Size), n.ModTime.Local().Format(timeFormat), name})
+		}
+		if len(rows) > 0 {
+			if err := table(w, []string{"Mode", "User", "Group", "Size", "Modified", "Path"}, rows); err != nil {
+				return err
+			}
+		}
+	}
+	for _, d := range doc.Disks {
+		fmt.Fprintf(w, "disk:%s  %s  %s (%s data)  from %s\n", d.Name, d.Format, humanize.IBytes(uint64(d.Size)), humanize.IBytes(uint64(d.DataBytes)), d.Source)
+		for _, p := range d.Partitions {
+			fmt.Fprintf(w, "disk:%s:p%d  start %d  %s  %s  %s\n", d.Name, p.Number, p.Start, humanize.IBytes(uint64(p.Size)), p.Type, orDefault(p.Filesystem, "-"))
+		}
+	}
+	return nil
+}

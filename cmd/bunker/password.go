@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// errNoPassword says no password source was available.
+var errNoPassword = errors.New("no password given")
+
+// readPassword returns the repository password from, in order: the password
+// file, the password command, BUNKER_PASSWORD, or a prompt on the terminal.
+// A password is never taken from a flag.
+func (g *globalOptions) readPassword(prompt string) (string, error) {
+	if g.PasswordFile != "" && g.PasswordCommand != "" {
+		return "", usageErrorf("--password-file and --password-command are mutually exclusive (check the flags, environment and %s)", orDefault(g.ConfigFile, "config file"))
+	}
+	fromConfigOnly := !strings.HasPrefix(g.source("password-file"), "flag") && !strings.HasPrefix(g.source("password-file"), "environment") &&
+		!strings.HasPrefix(g.source("password-command"), "flag") && !strings.HasPrefix(g.source("password-command"), "environment")
+	switch {
+	case g.passwordFromEnv != "" && fromConfigOnly:
+		// BUNKER_PASSWORD (environment) beats a config-file password source.
+		return g.passwordFromEnv, nil
+	case g.PasswordFile != "":
+		b, err := os.ReadFile(g.PasswordFile)
+		if err != nil {
+			return "", withHint(fmt.Errorf("read password file: %w", err), "check --password-file or BUNKER_PASSWORD_FILE")
+		}
+		return nonEmpty(strings.TrimRight(firstLine(string(b)), "\r"), "password file "+g.PasswordFile)
+	case g.PasswordCommand != "":
+		return g.runPasswordCommand()
+	}
+	if g.passwordFromEnv != "" {
+		return g.passwordFromEnv, nil
+	}
+	if !isTerminal(g.stdin) {
+		return "", withHint(errNoPassword, "give one with --password-file, --password-command or BUNKER_PASSWORD, or run on a terminal to be asked")
+	}
+	return g.prompt(prompt)
+}
+
+// readNewPassword asks twice on a terminal (for init and key add/passwd);
+// other sources are read once.
+func (g *globalOptions) readNewPassword(prompt string) (string, error) {
+	if g.PasswordFile != "" || g.PasswordCommand != "" || g.passwordFromEnv != "" || !isTerminal(g.stdin) {
+		return g.readPassword(prompt)
+	}
+	pw, err := g.prompt(prompt)
+	if err != nil {
+		return "", err
+	}
+	again, err := g.prompt("enter the password again: ")
+	if err != nil {
+		return "", err
+	}
+	if pw != again {
+		return "", errors.New("the passwords do not match")
+	}
+	return pw, nil
+}
+
+// readNewKeyPassword reads the password for a new key (key add, key passwd):
+// from --new-password-file when given, else from a terminal prompt (twice).
+func (g *globalOptions) readNewKeyPassword(file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read new password file: %w", err)
+		}
+		return nonEmpty(strings.TrimRight(firstLine(string(b)), "\r"), "new password file "+file)
+	}
+	if !isTerminal(g.stdin) {
+		return "", usageErrorf("no new password: give --new-password-file, or run on a terminal to be asked")
+	}
+	pw, err := g.prompt("enter the new password: ")
+	if err != nil {
+		return "", err
+	}
+	again, err := g.prompt("enter the new password again: ")
+	if err != nil {
+		return "", err
+	}
+	if pw != again {
+		return "", errors.New("the passwords do not match")
+	}
+	return nonEmpty(pw, "the new password")
+}
+
+func (g *globalOptions) prompt(prompt string) (string, error) {
+	f := g.stdin.(*os.File)
+	fmt.Fprint(g.stderr, prompt)
+	b, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(g.stderr)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return nonEmpty(string(b), "the password")
+}
+
+func (g *globalOptions) runPasswordCommand() (string, error) {
+	var cmd *exec.Cmd
+	if runtime.GOOS == "windows" {
+		cmd = exec.Command("cmd", "/C", g.PasswordCommand)
+	} else {
+		cmd = exec.Command("/bin/sh", "-c", g.PasswordCommand)
+	}
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = g.stderr
+	cmd.Stdin = g.stdin
+	if err := cmd.Run(); err != nil {
+		return "", withHint(fmt.Errorf("password command %q: %w", g.PasswordCommand, err), "check --password-command or BUNKER_PASSWORD_COMMAND")
+	}
+	return nonEmpty(strings.TrimRight(firstLine(out.String()), "\r"), "output of the password command")
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func nonEmpty(pw, what string) (string, error) {
+	if pw == "" {
+		return "", fmt.Errorf("%s is empty", what)
+	}
+	return pw, nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/bunkerbackup/bunker/repo"
+	"github.com/bunkerbackup/bunker/restore"
+)
+
+type restoreOptions struct {
+	filter    snapshotFilter
+	target    string
+	include   []string
+	exclude   []string
+	overwrite string
+	verify    bool
+	disk      diskRestoreOptions
+}
+
+func newRestoreCmd(g *globalOptions) *cobra.Command {
+	var o restoreOptions
+	cmd := &cobra.Command{
+		Use:   "restore SNAP (--target DIR | --disk NAME --to PATH|DEVICE)",
+		Short: "Restore files, or a disk or partition, from a snapshot",
+		Long: `Restore the files of a snapshot into a directory (--target), or one of its
+disks (--disk) to an image file or block device (--to).
+
+Files: a snapshot path /a/b is restored as DIR/a/b. --include and --exclude
+take patterns matched against snapshot paths ("*" within a name, "**" across
+directories, a leading "/" anchors at the root). --overwrite decides about
+files that exist: always (default), if-changed (size, mtime or content
+differ) or never.
+
+Disks: --format raw (sparse file, default), vmdk or vhd; a block device is
+written in place. --partition N restores only partition N. --delta reads an
+existing target and writes only the ranges that differ. --verify re-reads
+what was written and checks it against the snapshot.
+
+Items that cannot be restored (a damaged blob) are reported; everything else
+is restored and the exit status is 1.` + repoExitStatus(),
+		Example: `  bunker restore latest --target /tmp/restore
+  bunker restore 4f3c2a1b --target / --include /etc/nginx --overwrite if-changed
+  bunker restore latest --disk vm1 --to /var/lib/libvirt/images/vm1.vmdk --format vmdk --verify
+  bunker restore latest --disk vm1 --partition 2 --to /dev/vg0/restore
+  bunker restore latest --disk vm1 --to /var/lib/libvirt/images/vm1.raw --delta`,
+		Args: exactArgs(1, "one snapshot (an id prefix or 'latest')"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.validate(cmd); err != nil {
+				return err
+			}
+			return g.withRepo(cmd.Context(), sharedLock, func(r *repo.Repository) error {
+				sn, err := findSnapshot(cmd.Context(), r, args[0], o.filter)
+				if err != nil {
+					return err
+				}
+				if o.disk.name != "" {
+					return g.restoreDisk(cmd, r, sn, o.disk)
+				}
+				return g.restoreFiles(cmd, r, sn, o)
+			})
+		},
+	}
+	f := cmd.Flags()
+	o.filter.addFlags(f)
+	f.StringVarP(&o.target, "target", "t", "", "restore files into `directory`")
+	f.StringArrayVarP(&o.include, "include", "i", nil, "restore only items matching `pattern` (repeatable)")
+	f.StringArrayVarP(&o.exclude, "exclude", "e", nil, "leave out items matching `pattern` (repeatable)")
+	f.StringVar(&o.overwrite, "overwrite", "always", "existing files: always, if-changed or never")
+	f.BoolVar(&o.verify, "verify", false, "re-read what was written and check it")
+	o.disk.addFlags(f)
+	return cmd
+}
+
+func (o *restoreOptions) validate(cmd *cobra.Command) error {
+	switch {
+	case o.target == "" && o.disk.name == "":
+		return usageErrorf("restore needs --target DIR (files) or --disk NAME --to PATH (a disk)")
+	case o.target != "" && o.disk.name != "":
+		return usageErrorf("--target and --disk are mutually exclusive")
+	case o.disk.name != "":
+		for _, name := range []string{"include", "exclude", "overwrite"} {
+			if cmd.Flags().Changed(name) {
+				return usageErrorf("--%s applies to file restores (--target), not to --disk", name)
+			}
+		}
+		o.disk.verify = o.verify
+		return o.disk.validate(cmd)
+	}
+	for _, name := range []string{"to", "format", "partition", "delta", "force", "assume-zeroed"} {
+		if cmd.Flags().Changed(name) {
+			return usageErrorf("--%s applies to disk restores (--disk), not to --target", name)
+		}
+	}
+	if _, err := restore.ParseOverwrite(o.overwrite); err != nil {
+		return usageErrorf("--overwrite: %v", err)
+	}
+	return nil
+}
+
+func (g *globalOptions) restoreFiles(cmd *cobra.Command, r *repo.Repository, sn *repo.Snapshot, o restoreOptions) error {
+	if sn.Tree == nil {
+		return withHint(fmt.Errorf("snapshot %s holds no files, only disks", sn.ID.Str()), "restore a disk with --disk NAME --to PATH")
+	}
+	start := time.Now()
+	prog := g.newProgress("restoring")
+	ow, _ := restore.ParseOverwrite(o.overwrite)
+	stats, err := restore.Files(cmd.Context(), r, sn, o.target, restore.FileOptions{
+		Include:   o.include,
+		Exclude:   o.exclude,
+		Overwrite: ow,
+		Verify:    o.verify,
+		BlobID:    r.BlobID,
+		OnError: func(path string, err error) error {
+			prog.errors.Add(1)
+			g.out.warn("restore", path, fmt.Errorf("restore %s: %w", path, err))
+			return nil
+		},
+		Progress: prog,
+	})
+	prog.done()
+	for _, w := range stats.Warnings {
+		g.out.warn("restore", "", errors.New(w))
+	}
+	var inc *restore.IncompleteError
+	if err != nil && !errors.As(err, &inc) {
+		return err
+	}
+	elapsed := time.Since(start)
+	if g.JSON {
+		g.out.jsonLine(map[string]any{
+			"message_type":   "summary",
+			"snapshot_id":    sn.ID.String(),
+			"files_restored": stats.Files,
+			"dirs_restored":  stats.Dirs,
+			"symlinks":       stats.Symlinks,
+			"hardlinks":      stats.Hardlinks,
+			"special":        stats.Special,
+			"files_skipped":  stats.Skipped,
+			"files_verified": stats.Verified,
+			"files_failed":   len(stats.Failed),
+			"bytes_restored": stats.Bytes,
+			"total_duration": elapsed.Seconds(),
+		})
+	} else {
+		g.out.printf("restored snapshot %s to %s: %d files, %d dirs, %d symlinks, %d hard links, %s in %s\n",
+			sn.ID.Str(), o.target, stats.Files, stats.Dirs, stats.Symlinks, stats.Hardlinks, humanize.IBytes(stats.Bytes), elapsed.Round(time.Millisecond))
+		if stats.Skipped > 0 {
+			g.out.printf("left %d existing item%s alone (--overwrite %s)\n", stats.Skipped, plural(int(stats.Skipped)), ow)
+		}
+		if o.verify {
+			g.out.printf("verified %d files\n", stats.Verified)
+		}
+	}
+	return err
+}
+
+// Total and Done make *progress a restore.Progress (items are files or
+// disk pieces).
+func (p *progress) Total(items, bytes int64) {
+	p.totalFiles.Add(items)
+	p.totalBytes.Add(bytes)
+}
+
+func (p *progress) Done(items, bytes int64) {
+	p.filesDone.Add(items)
+	p.bytesDone.Add(bytes)
+}

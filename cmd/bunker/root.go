@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// globalOptions holds the global flags after flag > environment > config
+// file > default resolution, and the streams of this invocation.
+type globalOptions struct {
+	Repo            string
+	PasswordFile    string
+	PasswordCommand string
+	ConfigFile      string
+	CacheDir        string
+	JSON            bool
+	Quiet           bool
+	Verbose         int
+	NoProgress      bool
+
+	// passwordFromEnv is BUNKER_PASSWORD, read once at start.
+	passwordFromEnv string
+
+	v      *viper.Viper
+	flags  *pflag.FlagSet
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	out    *printer
+}
+
+// settings maps viper keys (also the config file's keys) to the global flag
+// and environment variable that set them.
+var settings = []struct{ key, flag, env string }{
+	{"repository", "repo", "BUNKER_REPOSITORY"},
+	{"password-file", "password-file", "BUNKER_PASSWORD_FILE"},
+	{"password-command", "password-command", "BUNKER_PASSWORD_COMMAND"},
+	{"cache-dir", "cache-dir", "BUNKER_CACHE_DIR"},
+}
+
+// run executes one bunker invocation and returns its exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
+	g.out = &printer{g: g}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		// Interrupted: whatever failed, the cause is the signal.
+		err = fmt.Errorf("%w: %v", context.Canceled, err)
+	}
+	return g.out.exit(err)
+}
+
+func newRootCmd(g *globalOptions) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "bunker",
+		Short: "Back up VM disk images and file trees into an encrypted, deduplicated repository",
+		Long: `bunker backs up VM disk images (VMDK, VHD, VHDX, qcow2, raw, block devices) and
+file trees into an encrypted, deduplicated, file-based repository, and restores
+whole disks, single partitions and files.
+
+The repository and password come from flags, environment variables
+(BUNKER_REPOSITORY, BUNKER_PASSWORD, BUNKER_PASSWORD_FILE,
+BUNKER_PASSWORD_COMMAND, BUNKER_CONFIG, BUNKER_CACHE_DIR) or the config file,
+in that order of precedence.` + exitStatusHelp(),
+		Example: `  bunker init -r /srv/backup
+  bunker backup -r /srv/backup --tag nightly /etc /home
+  bunker backup -r /srv/backup --disk /var/lib/libvirt/images/vm1.qcow2
+  bunker snapshots -r /srv/backup`,
+		Version:           programVersion(),
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		DisableAutoGenTag: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return g.resolve()
+		},
+	}
+	root.SetVersionTemplate("bunker {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErrorf("%v", err) })
+
+	f := root.PersistentFlags()
+	f.StringVarP(&g.Repo, "repo", "r", "", "repository `location` (a directory) (env BUNKER_REPOSITORY)")
+	f.StringVar(&g.PasswordFile, "password-file", "", "read the repository password from `file` (env BUNKER_PASSWORD_FILE)")
+	f.StringVar(&g.PasswordCommand, "password-command", "", "run `command` and read the password from its output (env BUNKER_PASSWORD_COMMAND)")
+	f.StringVar(&g.ConfigFile, "config", "", "config `file` (env BUNKER_CONFIG; default $XDG_CONFIG_HOME/bunker/config.yaml, then /etc/bunker/config.yaml)")
+	f.BoolVar(&g.JSON, "json", false, "print JSON instead of text")
+	f.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors and warnings")
+	f.CountVarP(&g.Verbose, "verbose", "v", "print more (repeat for even more)")
+	f.BoolVar(&g.NoProgress, "no-progress", false, "never show a progress bar")
+	f.StringVar(&g.CacheDir, "cache-dir", "", "cache `directory` (env BUNKER_CACHE_DIR)")
+	g.flags = f
+
+	root.AddCommand(
+		newInitCmd(g),
+		newKeyCmd(g),
+		newBackupCmd(g),
+		newSnapshotsCmd(g),
+		newLsCmd(g),
+		//newVolumesCmd(g),
+		newDumpCmd(g),
+		newRestoreCmd(g),
+		newDiffCmd(g),
+		newCheckCmd(g),
+		newStatsCmd(g),
+		newUnlockCmd(g),
+		newVersionCmd(g),
+		newGenerateCmd(g),
+	)
+	root.CompletionOptions.DisableDescriptions = false
+	for _, c := range root.Commands() {
+		c.DisableAutoGenTag = true
+	}
+	return root
+}
+
+// resolve applies environment variables and the config file to the global
+// flags that were not given on the command line (flag > env > file > default).
+func (g *globalOptions) resolve() error {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	for _, s := range settings {
+		if err := v.BindPFlag(s.key, g.flags.Lookup(s.flag)); err != nil {
+			return err
+		}
+		if err := v.BindEnv(s.key, s.env); err != nil {
+			return err
+		}
+	}
+	path, explicit := g.configPath()
+	if path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			if explicit || !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("read config file %s: %w", path, err)
+			}
+		} else {
+			g.ConfigFile = path
+		}
+	}
+	g.v = v
+	g.Repo = v.GetString("repository")
+	g.PasswordFile = v.GetString("password-file")
+	g.PasswordCommand = v.GetString("password-command")
+	g.CacheDir = v.GetString("cache-dir")
+	g.passwordFromEnv = os.Getenv("BUNKER_PASSWORD")
+	if g.JSON {
+		g.Quiet = true
+	}
+	if g.Verbose > 0 {
+		for _, s := range settings {
+			if src := g.source(s.key); src != "" {
+				g.out.verbosef(1, "%s from %s", s.key, src)
+			}
+		}
+	}
+	return nil
+}
+
+// configPath returns the config file to read and whether the user named it
+// (a named file must exist; the default locations are optional).
+func (g *globalOptions) configPath() (string, bool) {
+	if g.ConfigFile != "" {
+		return g.ConfigFile, true
+	}
+	if p := os.Getenv("BUNKER_CONFIG"); p != "" {
+		return p, true
+	}
+	if dir := os.Getenv("XDG_CONFIG_HOME"); dir != "" {
+		p := filepath.Join(dir, "bunker", "config.yaml")
+		if _, err := os.Stat(p); err == nil {
+			return p, false
+		}
+	} else if home, err := os.UserHomeDir(); err == nil {
+		p := filepath.Join(home, ".config", "bunker", "config.yaml")
+		if _, err := os.Stat(p); err == nil {
+			return p, false
+		}
+	}
+	return "/etc/bunker/config.yaml", false
+}
+
+// source names where a setting's value came from: "flag", "environment",
+// "config file" or "" when unset.
+func (g *globalOptions) source(key string) string {
+	for _, s := range settings {
+		if s.key != key {
+			continue
+		}
+		switch {
+		case g.flags.Changed(s.flag):
+			return "flag --" + s.flag
+		case os.Getenv(s.env) != "":
+			return "environment " + s.env
+		case g.v != nil && g.v.InConfig(key):
+			return "config file " + g.ConfigFile
+		}
+	}
+	return ""
+}
+
+// exitStatusHelp is appended to every command's Long help.
+func exitStatusHelp(extra ...string) string {
+	var b strings.Builder
+	b.WriteString("\n\nEXIT STATUS\n")
+	b.WriteString("  0    success\n")
+	b.WriteString("  1    fatal error\n")
+	b.WriteString("  2    usage error (bad flags or arguments)\n")
+	for _, e := range extra {
+		b.WriteString("  " + e + "\n")
+	}
+	b.WriteString("  130  interrupted (SIGINT or SIGTERM)")
+	return b.String()
+}
+
+// Exit status lines shared by the commands that use a repository.
+var (
+	helpPartial  = "3    snapshot written, but some sources could not be read"
+	helpNoRepo   = "10   repository does not exist"
+	helpLocked   = "11   repository is locked"
+	helpPassword = "12   wrong password"
+)
+
+// repoExitStatus is the exit status help of commands that open a repository.
+func repoExitStatus(extra ...string) string {
+	return exitStatusHelp(append(extra, helpNoRepo, helpLocked, helpPassword)...)
+}

@@ -1,0 +1,352 @@
+// Package local stores a repository in a directory of the local file system.
+//
+// Layout: config at the top, keys/, snapshots/, index/, locks/ and data/xx/
+// where xx are the first two hex digits of a pack's name. Every Save writes a
+// temporary file next to its destination, fsyncs it, renames it into place and
+// fsyncs the directory, so a crash leaves either the old state or the whole
+// new file, never a partial one.
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/bunkerbackup/bunker/repo/backend"
+)
+
+// tempPrefix starts the names of temporary files; List skips them.
+const tempPrefix = ".tmp-"
+
+// Backend is a repository in a local directory.
+type Backend struct {
+	dir string
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New returns a backend for the directory dir. The directory need not exist
+// yet: it (and its subdirectories) are created by the first Save.
+func New(dir string) *Backend {
+	return &Backend{dir: filepath.Clean(dir)}
+}
+
+// Location returns the directory.
+func (b *Backend) Location() string { return b.dir }
+
+// Path returns the file system path of h.
+func (b *Backend) Path(h backend.Handle) string {
+	switch h.Type {
+	case backend.ConfigFile:
+		return filepath.Join(b.dir, "config")
+	case backend.PackFile:
+		if len(h.Name) >= 2 {
+			return filepath.Join(b.dir, "data", h.Name[:2], h.Name)
+		}
+		return filepath.Join(b.dir, "data", h.Name)
+	}
+	return filepath.Join(b.dir, typeDir(h.Type), h.Name)
+}
+
+func typeDir(t backend.FileType) string {
+	switch t {
+	case backend.KeyFile:
+		return "keys"
+	case backend.SnapshotFile:
+		return "snapshots"
+	case backend.IndexFile:
+		return "index"
+	case backend.PackFile:
+		return "data"
+	case backend.LockFile:
+		return "locks"
+	}
+	return string(t)
+}
+
+func checkHandle(h backend.Handle) error {
+	if h.Type == backend.ConfigFile {
+		return nil
+	}
+	if h.Name == "" || h.Name == "." || h.Name == ".." || strings.ContainsAny(h.Name, `/\`) || strings.HasPrefix(h.Name, tempPrefix) {
+		return fmt.Errorf("invalid file name %q", h.Name)
+	}
+	switch h.Type {
+	case backend.KeyFile, backend.SnapshotFile, backend.IndexFile, backend.PackFile, backend.LockFile:
+		return nil
+	}
+	return fmt.Errorf("invalid file type %q", h.Type)
+}
+
+// describe turns the errors a full or read-only file system produces into a
+// message that says what happened and where.
+func describe(op, path string, err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("%s %s: no space left on device: %w", op, path, err)
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("%s %s: read-only file system: %w", op, path, err)
+	case errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%s %s: disk quota exceeded: %w", op, path, err)
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		// The PathError already names the path.
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return fmt.Errorf("%s %s: %w", op, path, err)
+}
+
+// Save writes data to h atomically and durably.
+func (b *Backend) Save(ctx context.Context, h backend.Handle, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkHandle(h); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	path := b.Path(h)
+	dir := filepath.Dir(path)
+	f, tmp, err := createTemp(dir, filepath.Base(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(dir, 0o700); err != nil {
+			return describe("save", path, err)
+		}
+		if err = syncDir(filepath.Dir(dir)); err != nil {
+			return describe("save", path, err)
+		}
+		f, tmp, err = createTemp(dir, filepath.Base(path))
+	}
+	if err != nil {
+		return describe("save", path, err)
+	}
+	fail := func(err error) error {
+		_ = f.Close()
+		_ = os.Remove(tmp)
+		return describe("save", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(tmp)
+		return describe("save", path, err)
+	}
+	if err := ctx.Err(); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return describe("save", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return describe("save", path, err)
+	}
+	return nil
+}
+
+func createTemp(dir, base string) (*os.File, string, error) {
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, "", err
+	}
+	tmp := filepath.Join(dir, tempPrefix+base+"-"+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	return f, tmp, err
+}
+
+// syncDir makes a rename or create in dir durable.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	// Some file systems cannot sync directories; that is not a failure of
+	// the save.
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
+		return nil
+	}
+	return err
+}
+
+// Load returns length bytes of h from offset; length 0 reads to the end.
+func (b *Backend) Load(ctx context.Context, h backend.Handle, offset, length int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkHandle(h); err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	if offset < 0 || length < 0 {
+		return nil, fmt.Errorf("load %s: invalid range offset %d length %d", b.Path(h), offset, length)
+	}
+	path := b.Path(h)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, describe("load", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, describe("load", path, err)
+	}
+	size := fi.Size()
+	if length == 0 {
+		length = size - offset
+	}
+	if offset > size || length < 0 || offset+length > size {
+		return nil, fmt.Errorf("load %s: range %d+%d beyond end of file (size %d): %w", path, offset, length, size, io.ErrUnexpectedEOF)
+	}
+	buf := make([]byte, length)
+	if _, err := f.ReadAt(buf, offset); err != nil {
+		return nil, describe("load", path, err)
+	}
+	return buf, nil
+}
+
+// Stat returns the size of h.
+func (b *Backend) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return backend.FileInfo{}, err
+	}
+	if err := checkHandle(h); err != nil {
+		return backend.FileInfo{}, fmt.Errorf("stat: %w", err)
+	}
+	fi, err := os.Stat(b.Path(h))
+	if err != nil {
+		return backend.FileInfo{}, describe("stat", b.Path(h), err)
+	}
+	return backend.FileInfo{Name: h.Name, Size: fi.Size()}, nil
+}
+
+// List calls fn for every file of type t, skipping temporary files.
+func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.FileInfo) error) error {
+	if t == backend.ConfigFile {
+		fi, err := os.Stat(b.Path(backend.Handle{Type: t}))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return describe("list", b.dir, err)
+		}
+		return fn(backend.FileInfo{Name: "", Size: fi.Size()})
+	}
+	if err := checkHandle(backend.Handle{Type: t, Name: "x"}); err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	dir := filepath.Join(b.dir, typeDir(t))
+	if t != backend.PackFile {
+		return listDir(ctx, dir, fn)
+	}
+	subdirs, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return describe("list", dir, err)
+	}
+	for _, sd := range subdirs {
+		if !sd.IsDir() {
+			continue
+		}
+		if err := listDir(ctx, filepath.Join(dir, sd.Name()), fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func listDir(ctx context.Context, dir string, fn func(backend.FileInfo) error) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return describe("list", dir, err)
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), tempPrefix) {
+			continue
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed while listing
+		}
+		if err != nil {
+			return describe("list", dir, err)
+		}
+		if err := fn(backend.FileInfo{Name: e.Name(), Size: fi.Size()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Remove deletes h.
+func (b *Backend) Remove(ctx context.Context, h backend.Handle) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkHandle(h); err != nil {
+		return fmt.Errorf("remove: %w", err)
+	}
+	path := b.Path(h)
+	if err := os.Remove(path); err != nil {
+		return describe("remove", path, err)
+	}
+	return nil
+}
+
+// RemoveTemporary deletes temporary files left behind by a process that was
+// killed while saving. It returns how many it removed.
+func (b *Backend) RemoveTemporary(ctx context.Context) (int, error) {
+	n := 0
+	err := filepath.WalkDir(b.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if d.Type().IsRegular() && strings.HasPrefix(d.Name(), tempPrefix) {
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return n, describe("remove temporary files in", b.dir, err)
+	}
+	return n, nil
+}
+
+// Close releases nothing: the backend holds no open files between calls.
+func (b *Backend) Close() error { return nil }

@@ -1,0 +1,118 @@
+package local_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bunkerbackup/bunker/repo/backend"
+	"github.com/bunkerbackup/bunker/repo/backend/backendtest"
+	"github.com/bunkerbackup/bunker/repo/backend/local"
+)
+
+func TestConformance(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T) backend.Backend { return local.New(t.TempDir()) })
+}
+
+func TestLayout(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	be := local.New(dir)
+	n := "ab" + strings.Repeat("0", 62)
+	for _, h := range []backend.Handle{
+		{Type: backend.ConfigFile}, {Type: backend.PackFile, Name: n}, {Type: backend.KeyFile, Name: n},
+		{Type: backend.SnapshotFile, Name: n}, {Type: backend.IndexFile, Name: n}, {Type: backend.LockFile, Name: n},
+	} {
+		if err := be.Save(ctx, h, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"config", "data/ab/" + n, "keys/" + n, "snapshots/" + n, "index/" + n, "locks/" + n} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("missing %s: %v", p, err)
+		}
+	}
+	if err := be.Save(ctx, backend.Handle{Type: backend.KeyFile, Name: "../evil"}, []byte("x")); err == nil {
+		t.Error("saved a name with a slash")
+	}
+}
+
+func TestTemporaryFilesIgnored(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	be := local.New(dir)
+	n := "cd" + strings.Repeat("1", 62)
+	if err := be.Save(ctx, backend.Handle{Type: backend.PackFile, Name: n}, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	// A temporary file as a killed writer leaves it.
+	tmp := filepath.Join(dir, "data", "cd", ".tmp-"+n+"-0123")
+	if err := os.WriteFile(tmp, []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	_ = be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error { names = append(names, fi.Name); return nil })
+	if len(names) != 1 || names[0] != n {
+		t.Fatalf("listed %v", names)
+	}
+	removed, err := be.RemoveTemporary(ctx)
+	if err != nil || removed != 1 {
+		t.Fatalf("RemoveTemporary: %d %v", removed, err)
+	}
+}
+
+func TestReadOnlyError(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root ignores directory permissions")
+	}
+	dir := t.TempDir()
+	be := local.New(dir)
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(dir, 0o700)
+	err := be.Save(context.Background(), backend.Handle{Type: backend.ConfigFile}, []byte("x"))
+	if err == nil || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("save into read-only dir: %v", err)
+	}
+}
+
+// TestKillDuringSave kills a child process in the middle of writing a large
+// file and checks that no partial file is visible under the final name.
+func TestKillDuringSave(t *testing.T) {
+	if os.Getenv("BUNKER_LOCAL_HELPER") != "" {
+		be := local.New(os.Getenv("BUNKER_LOCAL_HELPER"))
+		data := make([]byte, 64<<20)
+		for i := 0; ; i++ {
+			data[0] = byte(i)
+			n := strings.Repeat("e", 63) + string("0123456789abcdef"[i%16])
+			_ = be.Save(context.Background(), backend.Handle{Type: backend.PackFile, Name: n}, data)
+		}
+	}
+	dir := t.TempDir()
+	for round := range 3 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestKillDuringSave$")
+		cmd.Env = append(os.Environ(), "BUNKER_LOCAL_HELPER="+dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(150+round*70) * time.Millisecond)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		_ = cmd.Wait()
+	}
+	be := local.New(dir)
+	err := be.List(context.Background(), backend.PackFile, func(fi backend.FileInfo) error {
+		if fi.Size != 64<<20 {
+			t.Errorf("file %s has %d bytes: partial write visible", fi.Name, fi.Size)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

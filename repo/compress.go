@@ -1,0 +1,75 @@
+package repo
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// The zstd encoder and decoder are shared: EncodeAll and DecodeAll are safe
+// for concurrent use and keep a pool of internal states, so no caller pays
+// for setting one up.
+var (
+	zstdOnce sync.Once
+	zstdEnc  *zstd.Encoder
+	zstdDec  *zstd.Decoder
+)
+
+func zstdInit() {
+	zstdOnce.Do(func() {
+		var err error
+		n := runtime.GOMAXPROCS(0)
+		zstdEnc, err = zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.SpeedFastest),
+			zstd.WithEncoderConcurrency(n),
+			zstd.WithEncoderCRC(false),
+			zstd.WithZeroFrames(true),
+			zstd.WithLowerEncoderMem(true))
+		if err != nil {
+			panic(fmt.Sprintf("create zstd encoder: %v", err))
+		}
+		zstdDec, err = zstd.NewReader(nil,
+			zstd.WithDecoderConcurrency(n),
+			zstd.WithDecodeAllCapLimit(true),
+			zstd.WithDecoderMaxMemory(1<<30))
+		if err != nil {
+			panic(fmt.Sprintf("create zstd decoder: %v", err))
+		}
+	})
+}
+
+// compress appends the zstd frame of src to dst.
+func compress(dst, src []byte) []byte {
+	zstdInit()
+	return zstdEnc.EncodeAll(src, dst)
+}
+
+// decompress decodes the zstd frame src, which must hold exactly plainLen
+// bytes, appending to dst. It never allocates more than plainLen bytes.
+func decompress(dst, src []byte, plainLen int) ([]byte, error) {
+	zstdInit()
+	// DecodeAll is limited to the spare capacity of dst; one byte more than
+	// plainLen makes a frame that is too long detectable.
+	if cap(dst)-len(dst) < plainLen+1 {
+		n := make([]byte, len(dst), len(dst)+plainLen+1)
+		copy(n, dst)
+		dst = n
+	}
+	start := len(dst)
+	out, err := zstdDec.DecodeAll(src, dst)
+	if err != nil {
+		return nil, fmt.Errorf("decompress: %w", err)
+	}
+	if len(out)-start != plainLen {
+		return nil, fmt.Errorf("decompress: got %d bytes, want %d", len(out)-start, plainLen)
+	}
+	return out, nil
+}
+
+// pays reports whether compressed output of size c is worth storing in place
+// of plain input of size p: it must save at least 1/16 of the size.
+func pays(c, p int) bool {
+	return c <= p-p/16
+}

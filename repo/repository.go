@@ -1,0 +1,506 @@
+package repo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bunkerbackup/bunker/repo/backend"
+)
+
+// Pack and index flush targets. Variables so tests can make them small.
+var (
+	// PackSize is the size at which a pack is closed and written.
+	PackSize = 16 << 20
+	// indexFlushPacks and indexFlushInterval: while saving, an index file is
+	// written for the packs stored so far after this many packs or this much
+	// time, so an interrupted backup loses little and the next one finds
+	// what was stored.
+	indexFlushPacks    = 8
+	indexFlushInterval = 30 * time.Second
+)
+
+// Repository is an open repository. Its methods are safe for concurrent use.
+type Repository struct {
+	be    backend.Backend
+	cfg   Config
+	key   *masterKey
+	keyID ID
+	kdf   KDFParams
+	crypt *crypter
+
+	idx        *index
+	indexFiles []ID
+	indexErrs  []error
+
+	// Saving. pmu guards packers, pending and saveErr.
+	pmu     sync.Mutex
+	packers [2]*packer
+	pending [2]map[ID]struct{}
+	saveErr error
+	uploads sync.WaitGroup
+
+	// imu guards unindexed and lastIndex.
+	imu       sync.Mutex
+	unindexed []IndexPack
+	lastIndex time.Time
+}
+
+// InitOptions configure a new repository. Zero values select defaults.
+type InitOptions struct {
+	KDF               KDFParams
+	Hostname          string
+	Username          string
+	ChunkerPolynomial uint64 // 0 = random irreducible polynomial of degree 53
+	FileChunker       ChunkerParams
+	DiskChunker       ChunkerParams
+	Compression       string // "auto" (default) or "off"
+}
+
+// Init creates a repository in be, protected by password. It fails with
+// ErrAlreadyExists when be already holds a config.
+func Init(ctx context.Context, be backend.Backend, password string, opts InitOptions) (*Repository, error) {
+	_, err := be.Stat(ctx, backend.Handle{Type: backend.ConfigFile})
+	if err == nil {
+		return nil, fmt.Errorf("init %s: %w", be.Location(), ErrAlreadyExists)
+	}
+	if !errors.Is(err, backend.ErrNotExist) {
+		return nil, fmt.Errorf("init %s: %w", be.Location(), err)
+	}
+	cfg := Config{
+		Version:           FormatVersion,
+		ChunkerPolynomial: opts.ChunkerPolynomial,
+		FileChunker:       opts.FileChunker,
+		DiskChunker:       opts.DiskChunker,
+		Compression:       opts.Compression,
+	}
+	var rid [32]byte
+	if _, err := rand.Read(rid[:]); err != nil {
+		return nil, err
+	}
+	cfg.ID = hex.EncodeToString(rid[:])
+	if cfg.ChunkerPolynomial == 0 {
+		if cfg.ChunkerPolynomial, err = RandomPolynomial(); err != nil {
+			return nil, fmt.Errorf("init: %w", err)
+		}
+	} else if !polIrreducible(cfg.ChunkerPolynomial) {
+		return nil, fmt.Errorf("init: chunker polynomial %x is not irreducible", cfg.ChunkerPolynomial)
+	}
+	if cfg.FileChunker == (ChunkerParams{}) {
+		cfg.FileChunker = DefaultFileChunker
+	}
+	if cfg.DiskChunker == (ChunkerParams{}) {
+		cfg.DiskChunker = DefaultDiskChunker
+	}
+	if cfg.Compression == "" {
+		cfg.Compression = "auto"
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	mk, err := newMasterKey()
+	if err != nil {
+		return nil, err
+	}
+	r, err := newRepository(be, mk, cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.kdf = opts.KDF
+	// The key first, the config last: a config means a complete repository.
+	if r.keyID, err = saveKey(ctx, be, mk, password, opts.KDF, opts.Hostname, opts.Username); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	plain, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := be.Save(ctx, backend.Handle{Type: backend.ConfigFile}, r.crypt.seal(nil, plain)); err != nil {
+		return nil, fmt.Errorf("init: save config: %w", err)
+	}
+	r.idx = newIndex()
+	return r, nil
+}
+
+func newRepository(be backend.Backend, mk *masterKey, cfg Config) (*Repository, error) {
+	c, err := newCrypter(mk)
+	if err != nil {
+		return nil, err
+	}
+	return &Repository{
+		be: be, cfg: cfg, key: mk, crypt: c,
+		pending:   [2]map[ID]struct{}{make(map[ID]struct{}), make(map[ID]struct{})},
+		lastIndex: time.Now(),
+		idx:       newIndex(),
+	}, nil
+}
+
+// Open opens the repository in be with password and loads its index.
+func Open(ctx context.Context, be backend.Backend, password string) (*Repository, error) {
+	sealedCfg, err := be.Load(ctx, backend.Handle{Type: backend.ConfigFile}, 0, 0)
+	if errors.Is(err, backend.ErrNotExist) {
+		return nil, fmt.Errorf("open %s: %w", be.Location(), ErrNoRepository)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: load config: %w", be.Location(), err)
+	}
+	mk, keyID, err := openKey(ctx, be, password)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", be.Location(), err)
+	}
+	c, err := newCrypter(mk)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := c.open(nil, sealedCfg)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: config: %w", be.Location(), err)
+	}
+	cfg, err := parseConfig(plain)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", be.Location(), err)
+	}
+	r, err := newRepository(be, mk, cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.keyID = keyID
+	if err := r.loadIndex(ctx); err != nil {
+		return nil, fmt.Errorf("open %s: %w", be.Location(), err)
+	}
+	return r, nil
+}
+
+// Config returns the repository configuration.
+func (r *Repository) Config() Config { return r.cfg }
+
+// Backend returns the backend of the repository.
+func (r *Repository) Backend() backend.Backend { return r.be }
+
+// KeyID returns the id of the key file that opened the repository.
+func (r *Repository) KeyID() ID { return r.keyID }
+
+// Close waits for pack uploads in flight. It does not flush: call Flush to
+// store pending blobs.
+func (r *Repository) Close() error {
+	r.uploads.Wait()
+	return nil
+}
+
+// BlobID returns the id of a blob with the plaintext data.
+func (r *Repository) BlobID(data []byte) ID { return r.crypt.blobID(data) }
+
+// HasBlob reports whether the blob is stored or being stored by this
+// Repository.
+func (r *Repository) HasBlob(t BlobType, id ID) bool {
+	if r.idx.has(t, id) {
+		return true
+	}
+	if t > TreeBlob {
+		return false
+	}
+	r.pmu.Lock()
+	_, ok := r.pending[t][id]
+	r.pmu.Unlock()
+	return ok
+}
+
+// saveSealed seals plain, stores it named by its hash and returns the id.
+func (r *Repository) saveSealed(ctx context.Context, t backend.FileType, plain []byte) (ID, error) {
+	sealed := r.crypt.seal(nil, plain)
+	id := FileID(sealed)
+	if err := r.be.Save(ctx, backend.Handle{Type: t, Name: id.String()}, sealed); err != nil {
+		return ID{}, err
+	}
+	return id, nil
+}
+
+// loadSealed loads the file id of type t, checks that its content matches
+// its name and opens the seal.
+func (r *Repository) loadSealed(ctx context.Context, t backend.FileType, id ID) ([]byte, error) {
+	sealed, err := r.be.Load(ctx, backend.Handle{Type: t, Name: id.String()}, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	if got := FileID(sealed); got != id {
+		return nil, fmt.Errorf("content does not match the file name (hash %s): file is damaged", got.Str())
+	}
+	return r.crypt.open(nil, sealed)
+}
+
+// packer collects sealed blobs of one type until the pack is full.
+type packer struct {
+	buf   []byte
+	blobs []PackedBlob
+}
+
+// SaveBlob stores data as the blob id of type t unless the blob is already
+// stored or being stored. id must be r.BlobID(data). Compression and
+// encryption run in the caller's goroutine; a full pack is written by the
+// caller that filled it, outside the packer lock. It returns whether the
+// blob was added and its sealed size.
+//
+// A blob is durable (found by the next Open) only after the index file that
+// lists it is written: by Flush, or by the periodic index flush.
+func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byte) (bool, int, error) {
+	if t > TreeBlob {
+		return false, 0, fmt.Errorf("save blob: invalid type %d", t)
+	}
+	if uint64(len(data)) > 1<<31 {
+		return false, 0, fmt.Errorf("save %s blob %s: too large (%d bytes)", t, id.Str(), len(data))
+	}
+	if err := ctx.Err(); err != nil {
+		return false, 0, err
+	}
+	if r.idx.has(t, id) {
+		return false, 0, nil
+	}
+	r.pmu.Lock()
+	if r.saveErr != nil {
+		err := r.saveErr
+		r.pmu.Unlock()
+		return false, 0, err
+	}
+	if _, ok := r.pending[t][id]; ok || r.idx.has(t, id) {
+		r.pmu.Unlock()
+		return false, 0, nil
+	}
+	r.pending[t][id] = struct{}{}
+	r.pmu.Unlock()
+
+	sealed, compressed := r.sealBlob(data)
+	pb := PackedBlob{Type: t, ID: id, Length: uint32(len(sealed)), PlainLength: uint32(len(data)), Compressed: compressed}
+
+	r.pmu.Lock()
+	if r.saveErr != nil {
+		err := r.saveErr
+		delete(r.pending[t], id)
+		r.pmu.Unlock()
+		return false, 0, err
+	}
+	p := r.packers[t]
+	if p == nil {
+		p = &packer{buf: make([]byte, 0, PackSize+PackSize/8)}
+		r.packers[t] = p
+	}
+	pb.Offset = uint32(len(p.buf))
+	p.buf = append(p.buf, sealed...)
+	p.blobs = append(p.blobs, pb)
+	var full *packer
+	if len(p.buf) >= PackSize {
+		full = p
+		r.packers[t] = nil
+		r.uploads.Add(1)
+	}
+	r.pmu.Unlock()
+
+	if full != nil {
+		err := r.writePack(ctx, t, full)
+		r.uploads.Done()
+		if err != nil {
+			return true, len(sealed), err
+		}
+	}
+	return true, len(sealed), nil
+}
+
+// sealBlob compresses data when that pays, then seals it.
+func (r *Repository) sealBlob(data []byte) ([]byte, bool) {
+	if r.cfg.Compression != "off" && len(data) >= 64 {
+		c := compress(make([]byte, 0, len(data)), data)
+		if pays(len(c), len(data)) {
+			return r.crypt.seal(make([]byte, 0, len(c)+sealExtra), c), true
+		}
+	}
+	return r.crypt.seal(make([]byte, 0, len(data)+sealExtra), data), false
+}
+
+// writePack finishes a pack, stores it and adds its blobs to the index.
+func (r *Repository) writePack(ctx context.Context, t BlobType, p *packer) error {
+	hdr := r.crypt.seal(nil, encodeHeaderRecords(p.blobs))
+	p.buf = append(p.buf, hdr...)
+	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(hdr)))
+	id := FileID(p.buf)
+	err := r.be.Save(ctx, backend.Handle{Type: backend.PackFile, Name: id.String()}, p.buf)
+	if err != nil {
+		err = fmt.Errorf("save %s pack %s: %w", t, id.Str(), err)
+		r.pmu.Lock()
+		if r.saveErr == nil {
+			r.saveErr = err
+		}
+		for _, pb := range p.blobs {
+			delete(r.pending[t], pb.ID)
+		}
+		r.pmu.Unlock()
+		return err
+	}
+	ip := IndexPack{ID: id, Blobs: p.blobs}
+	for i := range ip.Blobs {
+		ip.Blobs[i].Pack = id
+	}
+	p.buf = nil
+	r.idx.addPack(ip)
+	r.pmu.Lock()
+	for _, pb := range p.blobs {
+		delete(r.pending[t], pb.ID)
+	}
+	r.pmu.Unlock()
+
+	r.imu.Lock()
+	r.unindexed = append(r.unindexed, ip)
+	var batch []IndexPack
+	if len(r.unindexed) >= indexFlushPacks || time.Since(r.lastIndex) >= indexFlushInterval {
+		batch = r.unindexed
+		r.unindexed = nil
+		r.lastIndex = time.Now()
+	}
+	r.imu.Unlock()
+	if batch != nil {
+		return r.writeIndex(ctx, batch)
+	}
+	return nil
+}
+
+func (r *Repository) writeIndex(ctx context.Context, packs []IndexPack) error {
+	id, err := r.SaveIndexFile(ctx, &IndexFile{Packs: packs})
+	if err != nil {
+		r.imu.Lock()
+		r.unindexed = append(r.unindexed, packs...)
+		r.imu.Unlock()
+		r.pmu.Lock()
+		if r.saveErr == nil {
+			r.saveErr = err
+		}
+		r.pmu.Unlock()
+		return err
+	}
+	r.imu.Lock()
+	r.indexFiles = append(r.indexFiles, id)
+	r.imu.Unlock()
+	return nil
+}
+
+// Flush writes the packs being filled and then an index file for every pack
+// written since the last index file. Call it when all SaveBlob calls have
+// returned and before SaveSnapshot. After a failed pack or index write,
+// Flush returns that error: nothing saved since may be referenced.
+func (r *Repository) Flush(ctx context.Context) error {
+	r.pmu.Lock()
+	if r.saveErr != nil {
+		err := r.saveErr
+		r.pmu.Unlock()
+		return err
+	}
+	var todo [2]*packer
+	for t, p := range r.packers {
+		if p != nil && len(p.blobs) > 0 {
+			todo[t] = p
+			r.uploads.Add(1)
+		}
+		r.packers[t] = nil
+	}
+	r.pmu.Unlock()
+	var firstErr error
+	for t, p := range todo {
+		if p == nil {
+			continue
+		}
+		if err := r.writePack(ctx, BlobType(t), p); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		r.uploads.Done()
+	}
+	r.uploads.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	r.pmu.Lock()
+	err := r.saveErr
+	r.pmu.Unlock()
+	if err != nil {
+		return err
+	}
+	r.imu.Lock()
+	batch := r.unindexed
+	r.unindexed = nil
+	r.lastIndex = time.Now()
+	r.imu.Unlock()
+	if len(batch) > 0 {
+		return r.writeIndex(ctx, batch)
+	}
+	return nil
+}
+
+// LoadBlob loads, decrypts, decompresses and verifies a blob, appending its
+// plaintext to buf[:0]. Only blobs in written packs can be loaded. When a
+// blob is stored more than once, every copy is tried. Errors are *BlobError
+// naming the pack and blob.
+func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte) ([]byte, error) {
+	locs := r.idx.lookup(t, id)
+	if len(locs) == 0 {
+		return nil, &BlobError{Type: t, ID: id, Err: ErrBlobNotFound}
+	}
+	var firstErr error
+	for _, pb := range locs {
+		out, err := r.loadPacked(ctx, pb, buf)
+		if err == nil {
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return nil, firstErr
+}
+
+// loadPacked loads one stored copy of a blob.
+func (r *Repository) loadPacked(ctx context.Context, pb PackedBlob, buf []byte) ([]byte, error) {
+	sealed, err := r.be.Load(ctx, backend.Handle{Type: backend.PackFile, Name: pb.Pack.String()}, int64(pb.Offset), int64(pb.Length))
+	if err != nil {
+		return nil, &BlobError{Type: pb.Type, ID: pb.ID, Pack: pb.Pack, Err: err}
+	}
+	out, err := r.OpenBlob(pb, sealed, buf)
+	if err != nil {
+		return nil, &BlobError{Type: pb.Type, ID: pb.ID, Pack: pb.Pack, Err: err}
+	}
+	return out, nil
+}
+
+// OpenBlob decrypts, decompresses and verifies the sealed bytes of the blob
+// pb, appending the plaintext to buf[:0].
+func (r *Repository) OpenBlob(pb PackedBlob, sealed, buf []byte) ([]byte, error) {
+	if len(sealed) != int(pb.Length) {
+		return nil, fmt.Errorf("sealed blob has %d bytes, want %d", len(sealed), pb.Length)
+	}
+	var out []byte
+	var err error
+	if pb.Compressed {
+		var c []byte
+		c, err = r.crypt.open(nil, sealed)
+		if err != nil {
+			return nil, err
+		}
+		out, err = decompress(buf[:0], c, int(pb.PlainLength))
+	} else {
+		out, err = r.crypt.open(buf[:0], sealed)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(out) != int(pb.PlainLength) {
+		return nil, fmt.Errorf("plaintext has %d bytes, want %d", len(out), pb.PlainLength)
+	}
+	if got := r.crypt.blobID(out); got != pb.ID {
+		return nil, fmt.Errorf("content hash %s does not match the blob id", got.Str())
+	}
+	return out, nil
+}

@@ -1,0 +1,142 @@
+package restore
+
+import (
+	"context"
+	"encoding/hex"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/bunkerbackup/bunker/repo"
+	"github.com/bunkerbackup/bunker/repo/repotest"
+)
+
+const benchDiskSize = 256 << 20
+
+// benchDisk stores a 256 MiB disk with 128 MiB of half-compressible data
+// in a local repository, chunked in 256 KiB pieces.
+func benchDisk(b *testing.B) (*repo.Repository, *repo.Disk) {
+	r, _ := repotest.NewLocal(b)
+	s := realStore{r, b}
+	rnd := mrand.New(mrand.NewPCG(1, 1))
+	content := make([]byte, benchDiskSize)
+	for off := 0; off < benchDiskSize; off += 2 << 20 {
+		if (off/(2<<20))%2 == 1 {
+			continue // holes
+		}
+		copy(content[off:], compressibleBytes(rnd, 1<<20))
+		for i := off + 1<<20; i < off+2<<20; i++ {
+			content[i] = byte(rnd.Uint32())
+		}
+	}
+	var chunks []repo.DiskChunk
+	var data int64
+	for off := 0; off < benchDiskSize; off += 256 << 10 {
+		piece := content[off : off+256<<10]
+		if allZero(piece) {
+			continue
+		}
+		chunks = append(chunks, repo.DiskChunk{Offset: uint64(off), Length: 256 << 10, ID: s.saveData(piece)})
+		data += 256 << 10
+	}
+	sum := blake3.Sum256(content)
+	d := &repo.Disk{Name: "bench", Size: benchDiskSize, SectorSize: 512, Digest: hex.EncodeToString(sum[:]),
+		ChunkLists: s.saveChunkList(chunks, 0), Chunks: uint64(len(chunks)), DataBytes: data}
+	s.flush()
+	return repotest.Reopen(b, r), d
+}
+
+func BenchmarkDiskRestore(b *testing.B) {
+	r, d := benchDisk(b)
+	dir := b.TempDir()
+	b.SetBytes(d.Size)
+	b.ResetTimer()
+	for range b.N {
+		w := newRawWriter(b, filepath.Join(dir, "disk.raw"), d.Size)
+		if _, err := Disk(context.Background(), r, d, w, DiskOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		w.Close()
+	}
+}
+
+func BenchmarkDiskDeltaIdentical(b *testing.B) {
+	r, d := benchDisk(b)
+	path := filepath.Join(b.TempDir(), "disk.raw")
+	w := newRawWriter(b, path, d.Size)
+	if _, err := Disk(context.Background(), r, d, w, DiskOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	w.Close()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	b.SetBytes(d.Size)
+	b.ResetTimer()
+	for range b.N {
+		st, err := DiskDelta(context.Background(), r, d, f, DiskOptions{BlobID: r.BlobID})
+		if err != nil || st.BytesWritten != 0 {
+			b.Fatal(err, st.BytesWritten)
+		}
+	}
+}
+
+func BenchmarkVerifyDisk(b *testing.B) {
+	r, d := benchDisk(b)
+	path := filepath.Join(b.TempDir(), "disk.raw")
+	w := newRawWriter(b, path, d.Size)
+	if _, err := Disk(context.Background(), r, d, w, DiskOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	w.Close()
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	b.SetBytes(d.Size)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := VerifyDisk(context.Background(), r, d, f, DiskOptions{BlobID: r.BlobID}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFilesRestore restores 2000 small files and one 64 MiB file.
+func BenchmarkFilesRestore(b *testing.B) {
+	r, _ := repotest.NewLocal(b)
+	s := realStore{r, b}
+	src := b.TempDir()
+	rnd := mrand.New(mrand.NewPCG(2, 2))
+	var total int64
+	for i := range 2000 {
+		d := filepath.Join(src, "d"+string(rune('a'+i%20)))
+		os.MkdirAll(d, 0o755)
+		data := compressibleBytes(rnd, 1000+rnd.IntN(20000))
+		total += int64(len(data))
+		writeFile(b, filepath.Join(d, "f"+hex.EncodeToString([]byte{byte(i >> 8), byte(i)})), data, 0o644)
+	}
+	big := make([]byte, 64<<20)
+	for i := range big {
+		big[i] = byte(rnd.Uint32())
+	}
+	writeFile(b, filepath.Join(src, "big"), big, 0o644)
+	total += int64(len(big))
+	sn := snapshotDir(b, s, src, 1<<20)
+	s.flush()
+	r = repotest.Reopen(b, r)
+	b.SetBytes(total)
+	b.ResetTimer()
+	for range b.N {
+		dst := filepath.Join(b.TempDir(), "t")
+		if _, err := Files(context.Background(), r, sn, dst, FileOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

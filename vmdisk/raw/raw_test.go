@@ -1,0 +1,310 @@
+package raw
+
+import (
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
+)
+
+const diskSize = 32<<20 + 3*512
+
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	src := imgtest.GPTDisk(t, dir, "disk.raw", diskSize)
+	img, err := vmdisk.Open(src, "", vmdisk.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	if got := img.Info(); got.Format != "raw" || got.InUse || !slices.Equal(got.Files, []string{src}) {
+		t.Fatalf("Info = %+v", got)
+	}
+	if img.Size() != diskSize || img.SectorSize() != 512 {
+		t.Fatalf("size %d sector %d", img.Size(), img.SectorSize())
+	}
+	imgtest.SameContent(t, img, src)
+	ext, err := img.Extents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgtest.CheckExtents(t, ext, diskSize)
+	imgtest.Covers(t, ext, src)
+	want := imgtest.DataRanges(imgtest.Map(t, "raw", src))
+	if !slices.Equal(ext, want) {
+		t.Fatalf("extents %v\nqemu-img map %v", ext, want)
+	}
+	var total int64
+	for _, e := range ext {
+		total += e.Length
+	}
+	if total >= diskSize/2 {
+		t.Fatalf("%d of %d bytes allocated: holes not found", total, diskSize)
+	}
+}
+
+func TestEmptyAndNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.raw")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	img, err := Open(empty, vmdisk.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	if ext, err := img.Extents(); err != nil || len(ext) != 0 {
+		t.Fatalf("Extents = %v, %v", ext, err)
+	}
+	if n, err := img.ReadAt(make([]byte, 1), 0); n != 0 || err != io.EOF {
+		t.Fatalf("ReadAt = %d, %v", n, err)
+	}
+	if _, err := Open(dir, vmdisk.OpenOptions{}); err == nil {
+		t.Fatal("opened a directory")
+	}
+	if _, err := OpenBlockDevice(empty, vmdisk.OpenOptions{}); err == nil {
+		t.Fatal("opened a regular file as a device")
+	}
+}
+
+func TestWriteSparse(t *testing.T) {
+	dir := t.TempDir()
+	src := imgtest.GPTDisk(t, dir, "disk.raw", diskSize)
+	img, err := Open(src, vmdisk.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	out := filepath.Join(dir, "out.raw")
+	w, err := vmdisk.Create(out, "raw", img.Size(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyImage(t, img, w, 1<<20+512)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	imgtest.Compare(t, src, "raw", out)
+	var st unix.Stat_t
+	if err := unix.Stat(out, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != diskSize {
+		t.Fatalf("size %d", st.Size)
+	}
+	// The explicitly written zero run of the source must be a hole here.
+	if st.Blocks*512 >= diskSize/4 {
+		t.Fatalf("%d bytes allocated: not sparse", st.Blocks*512)
+	}
+	if _, err := w.WriteAt([]byte{1}, diskSize); err == nil {
+		t.Fatal("write past the end accepted")
+	}
+	if _, err := Create(out, 10, "thick"); err == nil {
+		t.Fatal("unknown variant accepted")
+	}
+}
+
+// copyImage copies every allocated extent of img to w in ascending order.
+func copyImage(t *testing.T, img vmdisk.Image, w vmdisk.Writer, bs int) {
+	t.Helper()
+	ext, err := img.Extents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, bs)
+	for _, e := range ext {
+		for off := e.Offset; off < e.End(); {
+			n := min(int64(bs), e.End()-off)
+			if _, err := img.ReadAt(buf[:n], off); err != nil && err != io.EOF {
+				t.Fatal(err)
+			}
+			if _, err := w.WriteAt(buf[:n], off); err != nil {
+				t.Fatal(err)
+			}
+			off += n
+		}
+	}
+}
+
+func TestInUseLock(t *testing.T) {
+	dir := t.TempDir()
+	src := imgtest.GPTDisk(t, dir, "disk.raw", 24<<20)
+	// Hold a QEMU-style write-permission lock through another open file
+	// description.
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk := unix.Flock_t{Type: unix.F_RDLCK, Start: 101, Len: 1}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(src, vmdisk.OpenOptions{}); !errors.Is(err, vmdisk.ErrInUse) {
+		t.Fatalf("Open = %v, want ErrInUse", err)
+	}
+	img, err := Open(src, vmdisk.OpenOptions{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := img.Info(); !info.InUse || len(info.Reasons) != 1 || !strings.Contains(info.Reasons[0], "QEMU") {
+		t.Fatalf("Info = %+v", info)
+	}
+	img.Close()
+	f.Close()
+	img, err = Open(src, vmdisk.OpenOptions{})
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	img.Close()
+}
+
+// TestInUseQemu keeps the image open in a real qemu-io process.
+func TestInUseQemu(t *testing.T) {
+	dir := t.TempDir()
+	src := imgtest.GPTDisk(t, dir, "disk.raw", 24<<20)
+	imgtest.Need(t, "qemu-io")
+	cmd := exec.Command("qemu-io", "-f", "raw", src)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		cmd.Wait()
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := Open(src, vmdisk.OpenOptions{})
+		if errors.Is(err, vmdisk.ErrInUse) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("qemu-io's lock never seen")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stdin.Close()
+	cmd.Wait()
+	img, err := Open(src, vmdisk.OpenOptions{})
+	if err != nil {
+		t.Fatalf("after qemu-io exited: %v", err)
+	}
+	img.Close()
+}
+
+// loopDevice attaches a loop device over a new file of size bytes.
+func loopDevice(t *testing.T, size int64) (dev, backing string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("loop devices need root")
+	}
+	imgtest.Need(t, "losetup")
+	backing = filepath.Join(t.TempDir(), "backing.img")
+	f, err := os.Create(backing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Non-zero garbage so that missing zeroing shows.
+	garbage := []byte(strings.Repeat("GARBAGE!", 8192))
+	for off := int64(0); off < size; off += int64(len(garbage)) {
+		f.WriteAt(garbage[:min(int64(len(garbage)), size-off)], off)
+	}
+	f.Close()
+	out, err := exec.Command("losetup", "-f", "--show", backing).CombinedOutput()
+	if err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("losetup: %v %s", err, out)
+		}
+		t.Fatalf("losetup: %v %s", err, out)
+	}
+	dev = strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	return dev, backing
+}
+
+func TestDevice(t *testing.T) {
+	dir := t.TempDir()
+	src := imgtest.GPTDisk(t, dir, "disk.raw", 24<<20)
+	dev, backing := loopDevice(t, 28<<20)
+	if ok, err := IsBlockDevice(dev); !ok || err != nil {
+		t.Fatalf("IsBlockDevice(%s) = %v, %v", dev, ok, err)
+	}
+	if ok, _ := IsBlockDevice(src); ok {
+		t.Fatal("regular file reported as a device")
+	}
+	for _, assumeZeroed := range []bool{false, true} {
+		if assumeZeroed {
+			// Zero the device first, as --assume-zeroed promises.
+			if err := os.Truncate(backing, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(backing, 28<<20); err != nil {
+				t.Fatal(err)
+			}
+		}
+		img, err := Open(src, vmdisk.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := OpenDevice(dev, img.Size(), assumeZeroed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A second exclusive open must fail while the writer holds it.
+		if _, err := OpenDevice(dev, img.Size(), false); !errors.Is(err, ErrDeviceBusy) || !errors.Is(err, vmdisk.ErrInUse) {
+			t.Fatalf("second OpenDevice = %v", err)
+		}
+		copyImage(t, img, w, 1<<20)
+		if _, err := w.WriteAt([]byte{1}, 0); err == nil {
+			t.Fatal("descending write accepted")
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		img.Close()
+		// The device now starts with the disk; compare through the reader.
+		d, err := vmdisk.Open(dev, "", vmdisk.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info := d.Info(); info.Format != "device" || d.Size() != 28<<20 || d.SectorSize() != 512 {
+			t.Fatalf("device info %+v size %d sector %d", info, d.Size(), d.SectorSize())
+		}
+		if ext, err := d.Extents(); err != nil || len(ext) != 1 || ext[0].Length != 28<<20 {
+			t.Fatalf("device extents %v, %v", ext, err)
+		}
+		trimmed := filepath.Join(dir, "trimmed.raw")
+		got := make([]byte, 24<<20)
+		if _, err := d.ReadAt(got, 0); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		if err := os.WriteFile(trimmed, got, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		imgtest.Compare(t, src, "raw", trimmed)
+	}
+	if _, err := OpenDevice(dev, 29<<20, false); err == nil || !strings.Contains(err.Error(), "smaller") {
+		t.Fatalf("OpenDevice on a small device = %v", err)
+	}
+	if _, err := OpenDevice(src, 1, false); err == nil {
+		t.Fatal("OpenDevice on a regular file accepted")
+	}
+}

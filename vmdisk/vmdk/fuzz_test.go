@@ -1,0 +1,157 @@
+package vmdk
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/bunkerbackup/bunker/vmdisk"
+)
+
+// seedImages returns the committed qemu-made images (testdata/*.vmdk.gz:
+// a 2 MiB monolithicSparse, its qemu streamOptimized conversion, and a
+// zeroed-grain child of the first) plus a VMware-layout stream written by
+// this package.
+func seedImages(f *testing.F) map[string][]byte {
+	f.Helper()
+	out := map[string][]byte{}
+	for _, name := range []string{"tiny-sparse.vmdk", "tiny-stream-qemu.vmdk", "tiny-child.vmdk"} {
+		gz, err := os.ReadFile(filepath.Join("testdata", name+".gz"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil {
+			f.Fatal(err)
+		}
+		b, err := io.ReadAll(zr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out[name] = b
+	}
+	dir := f.TempDir()
+	src := filepath.Join(dir, "tiny-sparse.vmdk")
+	if err := os.WriteFile(src, out["tiny-sparse.vmdk"], 0o600); err != nil {
+		f.Fatal(err)
+	}
+	img, err := Open(src, vmdisk.OpenOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer img.Close()
+	stream := filepath.Join(dir, "stream.vmdk")
+	w, err := Create(stream, img.Size(), "streamOptimized")
+	if err != nil {
+		f.Fatal(err)
+	}
+	buf := make([]byte, img.Size())
+	if _, err := img.ReadAt(buf, 0); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := w.WriteAt(buf, 0); err != nil {
+		f.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		f.Fatal(err)
+	}
+	if out["tiny-stream-vmware.vmdk"], err = os.ReadFile(stream); err != nil {
+		f.Fatal(err)
+	}
+	return out
+}
+
+func FuzzHeader(f *testing.F) {
+	for _, b := range seedImages(f) {
+		f.Add(b[:headerSize])
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, msg := parseHeader(b)
+		if msg != "" {
+			return
+		}
+		// A valid header survives a round trip and has a bounded directory.
+		h2, msg := parseHeader(h.marshal())
+		if msg != "" && h.Flags&flagNewlineTest == 0 {
+			t.Fatalf("re-parse: %s", msg)
+		}
+		if msg == "" && (h2.Capacity != h.Capacity || h2.GrainSize != h.GrainSize || h2.GDOffset != h.GDOffset) {
+			t.Fatalf("round trip changed the header: %+v -> %+v", h, h2)
+		}
+		if h.gdEntries() > maxCapacity {
+			t.Fatalf("gdEntries %d", h.gdEntries())
+		}
+	})
+}
+
+func FuzzDescriptor(f *testing.F) {
+	for _, b := range seedImages(f) {
+		f.Add(b[512 : 21*512])
+	}
+	f.Add([]byte("# Disk DescriptorFile\r\nversion=1\r\nCID=fffffffe\r\nparentCID=ffffffff\r\ncreateType=\"vmfs\"\r\n" +
+		"RW 81923 VMFS \"esx disk-flat.vmdk\"\r\nRW 10 ZERO\r\nRDONLY 5 FLAT \"x\" 7\r\nddb.uuid = \"60 00\"\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := parseDescriptor(b)
+		if err != nil {
+			return
+		}
+		if d.CreateType == "" {
+			t.Fatal("descriptor without createType accepted")
+		}
+		for _, e := range d.Extents {
+			if e.Sectors < 0 || e.Offset < 0 || (e.Type != "ZERO" && e.File == "") {
+				t.Fatalf("bad extent accepted: %+v", e)
+			}
+		}
+	})
+}
+
+// FuzzImage opens fuzzed image files (with the real parent of the child
+// seed next to them) and walks the grain tables and grains.
+func FuzzImage(f *testing.F) {
+	seeds := seedImages(f)
+	for _, b := range seeds {
+		f.Add(b)
+	}
+	dir := f.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tiny-sparse.vmdk"), seeds["tiny-sparse.vmdk"], 0o600); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(dir, "fuzz.vmdk")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		img, err := Open(path, vmdisk.OpenOptions{Force: true})
+		if err != nil {
+			return
+		}
+		defer img.Close()
+		ext, err := img.Extents()
+		if err != nil {
+			return
+		}
+		var end int64 = -1
+		for _, e := range ext {
+			if e.Offset <= end || e.Length <= 0 || e.End() > img.Size() {
+				t.Fatalf("bad extents %v for size %d", ext, img.Size())
+			}
+			end = e.End()
+		}
+		// Read the first allocated megabytes, in grain-crossing pieces.
+		buf := make([]byte, 100000)
+		budget := 4 << 20
+		for _, e := range ext {
+			for off := e.Offset; off < e.End() && budget > 0; off += int64(len(buf)) {
+				n, err := img.ReadAt(buf, off)
+				if err != nil && err != io.EOF {
+					break
+				}
+				budget -= n
+			}
+		}
+	})
+}
