@@ -27,9 +27,6 @@ const (
 	extEnd            = 0x00000000
 	extBackingFormat  = 0xe2792aca
 	extFeatureNames   = 0x6803f857
-	extEncryption     = 0x0537be77
-	extExternalData   = 0x44415441
-	extBitmaps        = 0x23852875
 	maxBackingNameLen = 1023
 )
 

@@ -52,13 +52,11 @@ func init() {
 	})
 }
 
-// Probe reports whether head starts with a qcow2 header of a known version.
+// Probe reports whether head starts with the qcow2 magic. Any version is
+// claimed, so that Open refuses an unknown version by name instead of the
+// file being taken for a raw disk.
 func Probe(head, _ []byte, size int64) bool {
-	if len(head) < v2HeaderLen || string(head[:4]) != Magic {
-		return false
-	}
-	v := binary.BigEndian.Uint32(head[4:])
-	return v == 2 || v == 3
+	return len(head) >= 8 && string(head[:4]) == Magic
 }
 
 // Image is an open qcow2 image. It implements vmdisk.Image.
@@ -102,10 +100,12 @@ func Open(path string, opts vmdisk.OpenOptions) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.Stat()
+	// Seek rather than Stat: a qcow2 may live on a block device (an LVM
+	// volume), whose Stat size is 0.
+	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("stat %s: %w", path, err)
+		return nil, fmt.Errorf("size of %s: %w", path, err)
 	}
 	var reasons []string
 	if holder, err := writeLockHolder(f); err != nil {
@@ -114,7 +114,7 @@ func Open(path string, opts vmdisk.OpenOptions) (*Image, error) {
 	} else if holder != "" {
 		reasons = append(reasons, holder)
 	}
-	img, err := open(f, st.Size(), path, opts, reasons, vmdisk.Open)
+	img, err := open(f, size, path, opts, reasons, vmdisk.Open)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -427,24 +427,36 @@ func (img *Image) ReadAt(p []byte, off int64) (int, error) {
 		runBuf = nil
 		return err
 	}
+	// fail returns the number of bytes known good before err.
 	done := 0
+	fail := func(err error) (int, error) {
+		if len(runBuf) > 0 {
+			start := int(runOff - off)
+			if ferr := flush(); ferr != nil {
+				return start, ferr
+			}
+		}
+		return done, err
+	}
 	for done < len(p) {
 		g := off + int64(done)
 		m, err := img.lookup(g)
 		if err != nil {
-			return done, err
+			return fail(err)
 		}
 		n := int(min(m.n, int64(len(p)-done)))
 		piece := p[done : done+n]
 		switch m.kind {
-		case kindZero:
-			if err := flush(); err != nil {
-				return done, err
+		case kindZero, kindCompressed:
+			if len(runBuf) > 0 {
+				start := int(runOff - off)
+				if err := flush(); err != nil {
+					return start, err
+				}
 			}
-			clear(piece)
-		case kindCompressed:
-			if err := flush(); err != nil {
-				return done, err
+			if m.kind == kindZero {
+				clear(piece)
+				break
 			}
 			data, err := img.cluster(m)
 			if err != nil {
@@ -458,16 +470,22 @@ func (img *Image) ReadAt(p []byte, off int64) (int, error) {
 			if contiguous {
 				runBuf = p[done-len(runBuf) : done+n]
 			} else {
-				if err := flush(); err != nil {
-					return done, err
+				if len(runBuf) > 0 {
+					start := int(runOff - off)
+					if err := flush(); err != nil {
+						return start, err
+					}
 				}
 				run, runBuf, runHost, runOff = m.kind, piece, m.host, g
 			}
 		}
 		done += n
 	}
-	if err := flush(); err != nil {
-		return 0, err
+	if len(runBuf) > 0 {
+		start := int(runOff - off)
+		if err := flush(); err != nil {
+			return start, err
+		}
 	}
 	return len(p), eof
 }

@@ -53,7 +53,7 @@ var (
 )
 
 // fixtureDir builds the qcow2 fixtures once per test binary.
-func fixtureDir(t *testing.T) string {
+func fixtureDir(t testing.TB) string {
 	t.Helper()
 	needTools(t, "qemu-img", "qemu-io")
 	fixOnce.Do(func() { fixDir, fixErr = buildFixtures() })
@@ -104,6 +104,12 @@ func buildFixtures() (string, error) {
 		{"qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-c", "-o", "compression_type=zstd", "base.raw", "zstd.qcow2"},
 		{"qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", "base.raw", "small-cluster.qcow2"},
 		{"qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-o", "extended_l2=on", "base.raw", "extl2.qcow2"},
+		{"qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=512", "base.raw", "cluster512.qcow2"},
+		{"qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-c", "-o", "cluster_size=2M", "base.raw", "cluster2M.qcow2"},
+		// An internal snapshot, then changes: only the active L1 counts.
+		{"qemu-img", "convert", "-f", "raw", "-O", "qcow2", "base.raw", "snapshot.qcow2"},
+		{"qemu-img", "snapshot", "-c", "before", "snapshot.qcow2"},
+		{"qemu-io", "-f", "qcow2", "-c", "write -P 0x99 1M 64k", "-c", "write -z 10M 128k", "snapshot.qcow2"},
 		{"qemu-img", "convert", "-f", "raw", "-O", "qcow2", "odd.raw", "odd.qcow2"},
 		{"qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-c", "odd.raw", "odd-compressed.qcow2"},
 		// An overlay: new data, a zero cluster hiding the base marker,
@@ -155,7 +161,7 @@ func buildFixtures() (string, error) {
 
 var allFixtures = []string{
 	"v3.qcow2", "v2.qcow2", "compressed.qcow2", "zstd.qcow2", "small-cluster.qcow2", "extl2.qcow2",
-	"odd.qcow2", "odd-compressed.qcow2", "overlay.qcow2", "overlay-v2.qcow2", "top.qcow2",
+	"cluster512.qcow2", "cluster2M.qcow2", "snapshot.qcow2", "odd.qcow2", "odd-compressed.qcow2", "overlay.qcow2", "overlay-v2.qcow2", "top.qcow2",
 	"overlay-extl2.qcow2", "sub/relative.qcow2",
 }
 
@@ -595,7 +601,7 @@ func TestProbe(t *testing.T) {
 		t.Fatal("v2 image not recognised")
 	}
 	raw := make([]byte, 512)
-	if Probe(raw, nil, 512) || Probe(head[:10], nil, 10) {
+	if Probe(raw, nil, 512) || Probe(head[:4], nil, 4) {
 		t.Fatal("probe accepted a non-qcow2 head")
 	}
 }

@@ -301,6 +301,24 @@ func TestDevice(t *testing.T) {
 		}
 		imgtest.Compare(t, src, "raw", trimmed)
 	}
+	// A device held exclusively (as a mount holds it) is in use for
+	// reading too.
+	holder, err := os.OpenFile(dev, os.O_RDONLY|unix.O_EXCL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vmdisk.Open(dev, "", vmdisk.OpenOptions{}); !errors.Is(err, vmdisk.ErrInUse) {
+		t.Fatalf("Open of a held device = %v", err)
+	}
+	d, err := vmdisk.Open(dev, "device", vmdisk.OpenOptions{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := d.Info(); !info.InUse || !strings.Contains(info.Reasons[0], "mounted or in use") {
+		t.Fatalf("Info = %+v", info)
+	}
+	d.Close()
+	holder.Close()
 	if _, err := OpenDevice(dev, 29<<20, false); err == nil || !strings.Contains(err.Error(), "smaller") {
 		t.Fatalf("OpenDevice on a small device = %v", err)
 	}

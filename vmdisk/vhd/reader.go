@@ -14,6 +14,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/lockcheck"
 )
 
 // Image is an opened VHD. It implements [vmdisk.Image]; ReadAt is safe for
@@ -63,6 +64,20 @@ func Open(path string, opts vmdisk.OpenOptions) (*Image, error) {
 		return nil, err
 	}
 	img.c = f
+	// A hypervisor (QEMU) holding the file open for writing.
+	reason, err := lockcheck.Check(f)
+	if err != nil {
+		img.Close()
+		return nil, err
+	}
+	if reason != "" {
+		if !opts.Force {
+			img.Close()
+			return nil, fmt.Errorf("open %s: %s: %w", path, reason, vmdisk.ErrInUse)
+		}
+		img.info.InUse = true
+		img.info.Reasons = append(img.info.Reasons, path+": "+reason)
+	}
 	return img, nil
 }
 

@@ -25,6 +25,16 @@
 //
 // The writer always records creator "win " and the exact size, so every
 // reader, qemu included, sees the exact size that was written.
+//
+// # Parents
+//
+// A differencing disk's parent is searched through the parent locators in
+// this order: relative ones (W2ru, Wi2r), absolute ones (W2ku, Wi2k, MacX
+// file URLs), then the file names of all of them and of the parent unicode
+// name in the child's directory (Windows drive letters mean nothing on
+// other systems). Mac alias records are skipped. The parent must be a VHD
+// whose footer unique id equals the child's parent unique id; the parent
+// timestamp is not compared, because tools touch it without changing data.
 package vhd
 
 import (

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/zeros"
 )
 
 // TestReadQemuImages reads VHDs made by qemu-img and compares every byte
@@ -92,7 +93,7 @@ func TestWriter(t *testing.T) {
 			// a restore of a sparse disk does.
 			for off, step := 0, 777<<10; off < size; off += step {
 				end := min(off+step, size)
-				if isZero(want[off:end]) {
+				if zeros.Is(want[off:end]) {
 					continue
 				}
 				if n, err := w.WriteAt(want[off:end], int64(off)); err != nil || n != end-off {

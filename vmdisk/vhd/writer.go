@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/zeros"
 )
 
 // DefaultBlockSize is the block size of dynamic VHDs written by [Create].
@@ -126,7 +127,7 @@ func (w *Writer) WriteAt(p []byte, off int64) (int, error) {
 		return 0, fmt.Errorf("write %s: %d bytes at offset %d beyond the disk size %d", w.path, len(p), off, w.size)
 	}
 	if w.fixed {
-		if isZero(p) {
+		if zeros.Is(p) {
 			return len(p), nil
 		}
 		n, err := w.f.WriteAt(p, off)
@@ -180,7 +181,7 @@ func (w *Writer) flush() error {
 	}
 	off := int64(w.bat[w.cur]) * sectorSize
 	if w.bat[w.cur] == batUnused {
-		if isZero(w.buf) {
+		if zeros.Is(w.buf) {
 			w.dirty = false
 			return nil
 		}
@@ -271,20 +272,4 @@ func (w *Writer) sync() error {
 		return fmt.Errorf("sync %s: %w", w.path, err)
 	}
 	return nil
-}
-
-// isZero reports whether b holds only zero bytes.
-func isZero(b []byte) bool {
-	for len(b) >= 8 {
-		if binary.NativeEndian.Uint64(b) != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -254,6 +254,8 @@ func TestParentLoop(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "a.vmdk"), desc("aaaaaaaa", "bbbbbbbb", "b.vmdk"))
 	writeFile(t, filepath.Join(dir, "b.vmdk"), desc("bbbbbbbb", "aaaaaaaa", "a.vmdk"))
 	wantFormatError(t, openAndReadAll(filepath.Join(dir, "a.vmdk"), vmdisk.OpenOptions{}), "loop", "a.vmdk")
+	writeFile(t, filepath.Join(dir, "tty.vmdk"), desc("cccccccc", "12345678", "/dev/tty"))
+	wantFormatError(t, openAndReadAll(filepath.Join(dir, "tty.vmdk"), vmdisk.OpenOptions{}), "character device")
 	writeFile(t, filepath.Join(dir, "self.vmdk"), desc("cccccccc", "cccccccc", "self.vmdk"))
 	wantFormatError(t, openAndReadAll(filepath.Join(dir, "self.vmdk"), vmdisk.OpenOptions{}), "loop")
 	// A parent of another format (raw) is followed through vmdisk.Open.
@@ -290,6 +292,11 @@ func TestUnsupported(t *testing.T) {
 			t.Errorf("%s / %s: %v, want ErrUnsupported", c.createType, c.extent, err)
 		}
 	}
+	se := filepath.Join(dir, "x-sesparse.vmdk")
+	writeFile(t, se, "\xbe\xba\xfe\xca\x00\x00\x00\x00"+strings.Repeat("\x00", 4088))
+	if _, err := vmdisk.Open(se, "", vmdisk.OpenOptions{}); !errors.Is(err, vmdisk.ErrUnsupported) {
+		t.Errorf("SESparse extent: %v, want ErrUnsupported", err)
+	}
 	cowd := filepath.Join(dir, "cowd.vmdk")
 	writeFile(t, cowd, "COWD"+strings.Repeat("\x00", 2044))
 	if _, err := vmdisk.Open(cowd, "", vmdisk.OpenOptions{}); !errors.Is(err, vmdisk.ErrUnsupported) {
@@ -309,6 +316,7 @@ func TestBadDescriptors(t *testing.T) {
 		"# Disk DescriptorFile\ncreateType=\"monolithicFlat\"\njunk line\n",                     // junk
 		"# Disk DescriptorFile\ncreateType=\"monolithicFlat\"\ncreateType=\"monolithicFlat\"\n", // duplicate
 		"# Disk DescriptorFile\nparentCID=12345678\ncreateType=\"monolithicFlat\"\nRW 1 ZERO\n", // no hint
+		"# Disk DescriptorFile\ncreateType=\"monolithicFlat\"\nRW 10 FLAT \"/dev/tty\" 0\n",     // not a file
 	} {
 		path := filepath.Join(dir, "d.vmdk")
 		writeFile(t, path, text)

@@ -9,9 +9,11 @@ import (
 const (
 	sparseMagic = 0x564D444B // "KDMV"
 	cowdMagic   = 0x44574F43 // "COWD": VMDK3 / ESXi vmfsSparse
-	sector      = 512
-	headerSize  = 512
-	gdAtEnd     = ^uint64(0)
+	// SESparse extent header constant (ESXi 6.5+).
+	seSparseMagic = 0x00000000CAFEBABE
+	sector        = 512
+	headerSize    = 512
+	gdAtEnd       = ^uint64(0)
 
 	flagNewlineTest = 1 << 0
 	flagRedundantGT = 1 << 1

@@ -102,7 +102,8 @@ func newSparseExtent(f *os.File, path string, fileSize int64, h header) (*sparse
 // size is the extent's capacity in bytes.
 func (s *sparseExtent) size() int64 { return int64(s.h.Capacity) * sector }
 
-// table returns grain table i (which must have a non-zero GD entry).
+// table returns grain table i (which must have a non-zero GD entry),
+// through the cache.
 func (s *sparseExtent) table(i int) ([]uint32, error) {
 	s.mu.Lock()
 	gt, ok := s.gts[i]
@@ -110,15 +111,9 @@ func (s *sparseExtent) table(i int) ([]uint32, error) {
 	if ok {
 		return gt, nil
 	}
-	n := int(s.h.NumGTEsPerGT)
-	off := int64(s.gd[i]) * sector
-	raw := make([]byte, n*4)
-	if _, err := s.f.ReadAt(raw, off); err != nil {
-		return nil, s.formatErr(fmt.Sprintf("grain table %d", i), off, "cannot read", err)
-	}
-	gt = make([]uint32, n)
-	for j := range gt {
-		gt[j] = binary.LittleEndian.Uint32(raw[j*4:])
+	gt, err := s.readTable(i, nil)
+	if err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	if _, ok := s.gts[i]; !ok {
@@ -130,6 +125,26 @@ func (s *sparseExtent) table(i int) ([]uint32, error) {
 		s.gtFIFO = append(s.gtFIFO, i)
 	}
 	s.mu.Unlock()
+	return gt, nil
+}
+
+// readTable reads grain table i from the file, reusing buf when it is
+// large enough.
+func (s *sparseExtent) readTable(i int, buf []uint32) ([]uint32, error) {
+	n := int(s.h.NumGTEsPerGT)
+	off := int64(s.gd[i]) * sector
+	raw := make([]byte, n*4)
+	if _, err := s.f.ReadAt(raw, off); err != nil {
+		return nil, s.formatErr(fmt.Sprintf("grain table %d", i), off, "cannot read", err)
+	}
+	gt := buf
+	if cap(gt) < n {
+		gt = make([]uint32, n)
+	}
+	gt = gt[:n]
+	for j := range gt {
+		gt[j] = binary.LittleEndian.Uint32(raw[j*4:])
+	}
 	return gt, nil
 }
 
@@ -151,7 +166,11 @@ func (s *sparseExtent) lookup(g int64) (int, uint32, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	v := gt[g%per]
+	return s.classify(g, gt[g%per])
+}
+
+// classify interprets grain g's table entry v.
+func (s *sparseExtent) classify(g int64, v uint32) (int, uint32, error) {
 	switch {
 	case v == 0:
 		return grainUnallocated, 0, nil
@@ -161,6 +180,8 @@ func (s *sparseExtent) lookup(g int64) (int, uint32, error) {
 	off := int64(v) * sector
 	if uint64(v) < s.h.OverHead || off < headerSize || off >= s.fileSize ||
 		(!s.stream && off+min(s.grainBytes, s.size()-g*s.grainBytes) > s.fileSize) {
+		per := int64(s.h.NumGTEsPerGT)
+		i := g / per
 		return 0, 0, s.formatErr(fmt.Sprintf("grain table %d", i), int64(s.gd[i])*sector+(g%per)*4,
 			fmt.Sprintf("grain %d at sector %d outside the data area of the file (%d bytes)", g, v, s.fileSize), nil)
 	}
@@ -305,6 +326,7 @@ func (s *sparseExtent) allocation(base, size int64, own, fall []vmdisk.Extent) (
 	size = min(size, s.size())
 	per := int64(s.h.NumGTEsPerGT)
 	span := per * s.grainBytes
+	var gt []uint32
 	for i := range s.gd {
 		start := int64(i) * span
 		if start >= size {
@@ -314,6 +336,12 @@ func (s *sparseExtent) allocation(base, size int64, own, fall []vmdisk.Extent) (
 			fall = appendExtent(fall, base+start, min(span, size-start))
 			continue
 		}
+		// Read tables directly: a full walk must not flush the cache that
+		// serves ReadAt.
+		var err error
+		if gt, err = s.readTable(i, gt); err != nil {
+			return nil, nil, err
+		}
 		for j := int64(0); j < per; j++ {
 			g := int64(i)*per + j
 			off := g * s.grainBytes
@@ -321,7 +349,7 @@ func (s *sparseExtent) allocation(base, size int64, own, fall []vmdisk.Extent) (
 				break
 			}
 			n := min(s.grainBytes, size-off)
-			state, _, err := s.lookup(g)
+			state, _, err := s.classify(g, gt[j])
 			if err != nil {
 				return nil, nil, err
 			}

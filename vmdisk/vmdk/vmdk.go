@@ -68,12 +68,15 @@ var (
 )
 
 // Probe reports whether a file looks like a VMDK: a sparse extent header
-// (also the refused COWD kind, so it is not read as raw) or a descriptor.
+// (also the refused COWD and SESparse kinds, so they are not read as raw) or a descriptor.
 func Probe(head, tail []byte, size int64) bool {
 	if len(head) >= 4 {
 		if m := binary.LittleEndian.Uint32(head); m == sparseMagic || m == cowdMagic {
 			return true
 		}
+	}
+	if len(head) >= 8 && binary.LittleEndian.Uint64(head) == seSparseMagic {
+		return true
 	}
 	return looksLikeDescriptor(head, size)
 }
@@ -156,6 +159,8 @@ func open(path string, opts vmdisk.OpenOptions, chain []string) (_ *Image, err e
 	switch {
 	case len(head) >= 4 && binary.LittleEndian.Uint32(head) == cowdMagic:
 		return nil, fmt.Errorf("open %s: VMDK3/vmfsSparse (COWD) extent: %w", path, vmdisk.ErrUnsupported)
+	case len(head) >= 8 && binary.LittleEndian.Uint64(head) == seSparseMagic:
+		return nil, fmt.Errorf("open %s: SESparse extent (open its descriptor; SESparse is not supported): %w", path, vmdisk.ErrUnsupported)
 	case len(head) >= 4 && binary.LittleEndian.Uint32(head) == sparseMagic:
 		h, msg := parseHeader(head)
 		if msg != "" {
@@ -257,6 +262,10 @@ func (im *Image) openExtents(desc *descriptor) error {
 			}
 			f := opened[p]
 			if f == nil {
+				if fi, err := os.Stat(p); err == nil && !fi.Mode().IsRegular() &&
+					(fi.Mode()&os.ModeDevice == 0 || fi.Mode()&os.ModeCharDevice != 0) {
+					return formatErr(im.path, where, 0, fmt.Sprintf("extent %q is not a regular file or block device", el.File), nil)
+				}
 				var err error
 				if f, err = os.Open(p); err != nil {
 					return formatErr(im.path, where, 0, "cannot open extent file", err)
@@ -363,6 +372,12 @@ func (im *Image) openParent(desc *descriptor, opts vmdisk.OpenOptions, chain []s
 	popts := vmdisk.OpenOptions{Force: opts.Force, Depth: opts.Depth + 1}
 	if popts.Depth > vmdisk.MaxChainDepth {
 		return formatErr(im.path, "descriptor", 0, fmt.Sprintf("backing chain deeper than %d images", vmdisk.MaxChainDepth), nil)
+	}
+	if fi, err := os.Stat(p); err == nil && !fi.Mode().IsRegular() && fi.Mode()&os.ModeDevice == 0 {
+		// Never block on a FIFO or terminal named by a hostile hint.
+		return formatErr(im.path, "descriptor", 0, fmt.Sprintf("parent %q is not a regular file or block device", desc.ParentHint), nil)
+	} else if err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		return formatErr(im.path, "descriptor", 0, fmt.Sprintf("parent %q is a character device", desc.ParentHint), nil)
 	}
 	var parent vmdisk.Image
 	if isVMDK(p) {

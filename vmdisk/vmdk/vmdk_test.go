@@ -222,6 +222,9 @@ func TestWrite(t *testing.T) {
 				t.Fatal(err)
 			}
 			imgtest.Covers(t, ext, src)
+			if want := imgtest.DataRanges(imgtest.Map(t, "vmdk", out)); !slices.Equal(ext, want) {
+				t.Fatalf("extents %v\nqemu-img map %v", ext, want)
+			}
 			// All-zero grains are not stored: the allocated-zero run of the
 			// source (1 MiB at 12 MiB) must be unallocated.
 			for _, e := range ext {

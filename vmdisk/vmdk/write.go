@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 
 	"github.com/klauspost/compress/zlib"
 
@@ -161,21 +165,21 @@ func finish(f *os.File, path string, err error) error {
 
 // sparseWriter writes a monolithicSparse VMDK.
 type sparseWriter struct {
-	f        *os.File
-	path     string
-	size     int64
-	h        header
-	gdSec    uint64 // first grain table sector (primary)
-	rgdSec   uint64
-	gtSec    uint64 // first grain table, primary
-	rgtSec   uint64
-	gtIndex  int      // grain table being filled, -1 for none
-	gt       []uint32 // its entries
-	grains   grainBuffer
-	out      appender
-	err      error
-	closed   bool
-	gdEntrys uint64
+	f       *os.File
+	path    string
+	size    int64
+	h       header
+	gdSec   uint64 // first grain table sector (primary)
+	rgdSec  uint64
+	gtSec   uint64 // first grain table, primary
+	rgtSec  uint64
+	gtIndex int      // grain table being filled, -1 for none
+	gt      []uint32 // its entries
+	grains  grainBuffer
+	out     appender
+	err     error
+	closed  bool
+	gdCount uint64
 }
 
 func newSparseWriter(path string, size int64) (*sparseWriter, error) {
@@ -185,7 +189,7 @@ func newSparseWriter(path string, size int64) (*sparseWriter, error) {
 		NumGTEsPerGT: wGTEs}
 	n := h.gdEntries()
 	gdSectors := (n*4 + sector - 1) / sector
-	w := &sparseWriter{path: path, size: size, gdEntrys: n, gtIndex: -1, gt: make([]uint32, wGTEs)}
+	w := &sparseWriter{path: path, size: size, gdCount: n, gtIndex: -1, gt: make([]uint32, wGTEs)}
 	w.rgdSec = wDescOffset + wDescSectors
 	w.rgtSec = w.rgdSec + gdSectors
 	w.gdSec = w.rgtSec + n*wGTSectors
@@ -289,9 +293,9 @@ func (w *sparseWriter) Close() error {
 func (w *sparseWriter) writeMetadata() error {
 	// Every grain table is preallocated; tables never written read as
 	// zeros, i.e. all grains unallocated.
-	gd := make([]byte, (w.gdEntrys*4+sector-1)/sector*sector)
+	gd := make([]byte, (w.gdCount*4+sector-1)/sector*sector)
 	rgd := make([]byte, len(gd))
-	for i := uint64(0); i < w.gdEntrys; i++ {
+	for i := uint64(0); i < w.gdCount; i++ {
 		binary.LittleEndian.PutUint32(gd[i*4:], uint32(w.gtSec+i*wGTSectors))
 		binary.LittleEndian.PutUint32(rgd[i*4:], uint32(w.rgtSec+i*wGTSectors))
 	}
@@ -320,8 +324,9 @@ type streamWriter struct {
 	gt      []uint32
 	grains  grainBuffer
 	out     appender
-	zbuf    bytes.Buffer
-	zw      *zlib.Writer
+	pending []*pendingGrain
+	free    []*pendingGrain
+	zws     []*zlib.Writer // one per compressing goroutine
 	err     error
 	closed  bool
 }
@@ -340,7 +345,10 @@ func newStreamWriter(path string, size int64) (*streamWriter, error) {
 	}
 	w := &streamWriter{f: f, path: path, size: size, h: h, gd: make([]uint32, h.gdEntries()),
 		gtIndex: -1, gt: make([]uint32, wGTEs)}
-	w.zw, _ = zlib.NewWriterLevel(&w.zbuf, zlib.BestSpeed)
+	for range runtime.GOMAXPROCS(0) {
+		zw, _ := zlib.NewWriterLevel(io.Discard, zlib.BestSpeed)
+		w.zws = append(w.zws, zw)
+	}
 	w.grains = grainBuffer{path: path, size: size, cur: -1, buf: make([]byte, wGrainBytes), emit: w.emit}
 	// Header and descriptor first, so the file streams front to back.
 	head := make([]byte, wOverhead*sector)
@@ -370,33 +378,93 @@ func (w *streamWriter) WriteAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// emit compresses grain g and appends it behind its marker.
+// Grains are compressed in batches, in parallel on all cores, and
+// appended in order.
+const batchGrains = 32
+
+type pendingGrain struct {
+	g    int64
+	data []byte
+	rec  bytes.Buffer // marker + zlib data + padding
+}
+
+// emit queues grain g for compression.
 func (w *streamWriter) emit(g int64, data []byte) error {
-	if i := int(g / wGTEs); i != w.gtIndex {
-		if err := w.flushGT(); err != nil {
-			return err
+	var pg *pendingGrain
+	if n := len(w.free); n > 0 {
+		pg, w.free = w.free[n-1], w.free[:n-1]
+	} else {
+		pg = &pendingGrain{data: make([]byte, wGrainBytes)}
+	}
+	pg.g = g
+	copy(pg.data, data)
+	w.pending = append(w.pending, pg)
+	if len(w.pending) >= batchGrains {
+		return w.flushPending()
+	}
+	return nil
+}
+
+// flushPending compresses the queued grains and appends them.
+func (w *streamWriter) flushPending() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	workers := min(len(w.zws), len(w.pending))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; i < len(w.pending); i += workers {
+				if err := compressGrain(w.zws[k], w.pending[i]); err != nil {
+					errs[k] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("compress grain: %w", err)
+	}
+	for _, pg := range w.pending {
+		if i := int(pg.g / wGTEs); i != w.gtIndex {
+			if err := w.flushGT(); err != nil {
+				return err
+			}
+			w.gtIndex = i
 		}
-		w.gtIndex = i
+		w.gt[pg.g%wGTEs] = uint32(w.out.pos() / sector)
+		if err := w.out.write(pg.rec.Bytes()); err != nil {
+			return fmt.Errorf("write %s: %w", w.path, err)
+		}
+		w.free = append(w.free, pg)
 	}
-	w.zbuf.Reset()
-	w.zbuf.Write(make([]byte, 12))
-	w.zw.Reset(&w.zbuf)
-	if _, err := w.zw.Write(data); err != nil {
+	w.pending = w.pending[:0]
+	return nil
+}
+
+// compressGrain builds the stream record of a grain: a 12-byte marker
+// (virtual sector, compressed size), the zlib stream, zero padding to a
+// sector.
+func compressGrain(zw *zlib.Writer, pg *pendingGrain) error {
+	pg.rec.Reset()
+	var hdr [12]byte
+	binary.LittleEndian.PutUint64(hdr[0:], uint64(pg.g)*wGrainSectors)
+	pg.rec.Write(hdr[:])
+	zw.Reset(&pg.rec)
+	if _, err := zw.Write(pg.data); err != nil {
 		return err
 	}
-	if err := w.zw.Close(); err != nil {
+	if err := zw.Close(); err != nil {
 		return err
 	}
-	rec := w.zbuf.Bytes()
-	binary.LittleEndian.PutUint64(rec[0:], uint64(g)*wGrainSectors)
+	rec := pg.rec.Bytes()
 	binary.LittleEndian.PutUint32(rec[8:], uint32(len(rec)-12))
 	if pad := len(rec) % sector; pad != 0 {
-		w.zbuf.Write(make([]byte, sector-pad))
-		rec = w.zbuf.Bytes()
-	}
-	w.gt[g%wGTEs] = uint32(w.out.pos() / sector)
-	if err := w.out.write(rec); err != nil {
-		return fmt.Errorf("write %s: %w", w.path, err)
+		pg.rec.Write(make([]byte, sector-pad))
 	}
 	return nil
 }
@@ -430,6 +498,9 @@ func (w *streamWriter) Close() error {
 	err := w.err
 	if err == nil {
 		err = w.grains.flush()
+	}
+	if err == nil {
+		err = w.flushPending()
 	}
 	if err == nil {
 		err = w.flushGT()
