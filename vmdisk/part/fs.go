@@ -11,7 +11,8 @@ import (
 // DetectFilesystem names the filesystem (or other volume content) in the
 // size bytes of r by its superblock magic, with its label and UUID where
 // known. Types: ext2, ext3, ext4, xfs, btrfs, fat12, fat16, fat32, exfat,
-// ntfs, swap, lvm2, luks, iso9660; "unknown" otherwise.
+// ntfs, swap, lvm2, luks, iso9660, jbd (an ext3/4 external journal);
+// "unknown" otherwise.
 func DetectFilesystem(r io.ReaderAt, size int64) (fstype, label, uuid string) {
 	v := volume{r: r, size: size}
 	for _, d := range detectors {
@@ -162,7 +163,33 @@ func detectExFAT(v volume) (string, string, string) {
 		return "", "", ""
 	}
 	serial := le.Uint32(bs[100:])
-	return "exfat", "", fmt.Sprintf("%04X-%04X", serial>>16, serial&0xffff)
+	return "exfat", exfatLabel(v, bs), fmt.Sprintf("%04X-%04X", serial>>16, serial&0xffff)
+}
+
+// exfatLabel reads the volume label entry (type 0x83) from the first
+// cluster of the root directory.
+func exfatLabel(v volume, bs []byte) string {
+	sectorShift, clusterShift := bs[108], bs[109]
+	if sectorShift < 9 || sectorShift > 12 || clusterShift > 25-sectorShift {
+		return ""
+	}
+	heap := int64(le.Uint32(bs[88:])) << sectorShift
+	root := int64(le.Uint32(bs[96:]))
+	clusterSize := int64(1) << (sectorShift + clusterShift)
+	if root < 2 {
+		return ""
+	}
+	dir := v.at(heap+(root-2)*clusterSize, min(clusterSize, 64<<10))
+	for i := 0; i+32 <= len(dir); i += 32 {
+		switch e := dir[i:]; e[0] {
+		case 0x00:
+			return "" // end of directory
+		case 0x83:
+			n := min(int(e[1]), 11)
+			return utf16Name(e[2 : 2+2*n])
+		}
+	}
+	return ""
 }
 
 func detectFAT(v volume) (string, string, string) {

@@ -187,3 +187,19 @@ func (t *Table) detect(r io.ReaderAt) {
 		p.Filesystem, p.Label, p.UUID = DetectFilesystem(p.Section(r), p.Size)
 	}
 }
+
+// GuessSectorSize returns 4096 when the disk r of size bytes carries a
+// valid GPT for 4096-byte sectors and none for 512-byte sectors, else 512.
+// Image formats that do not record the guest's logical sector size (raw
+// files, qcow2, VMDK, VHD) use it so that 4Kn disks are read right.
+func GuessSectorSize(r io.ReaderAt, size int64) int {
+	if t, err := readGPT(r, size, 512, true); t != nil || err != nil {
+		return 512
+	}
+	for _, primary := range []bool{true, false} {
+		if t, _ := readGPT(r, size, 4096, primary); t != nil {
+			return 4096
+		}
+	}
+	return 512
+}

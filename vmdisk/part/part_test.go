@@ -146,6 +146,9 @@ func TestGPT(t *testing.T) {
 	if sec.Size() != 16*MiB || tab.Partitions[1].End() != 36700160+16*MiB {
 		t.Fatalf("section size %d", sec.Size())
 	}
+	if ss := GuessSectorSize(bytes.NewReader(disk), int64(len(disk))); ss != 512 {
+		t.Fatalf("GuessSectorSize = %d", ss)
+	}
 	// A 4096-byte sector size finds nothing and says so.
 	if tab, err := Read(bytes.NewReader(disk), int64(len(disk)), 4096); err == nil {
 		t.Fatalf("read as 4Kn: %+v", tab)
@@ -316,6 +319,9 @@ func TestGPT4K(t *testing.T) {
 			`2 9437184+1048576 "Linux filesystem" 0FC63DAF-8483-4772-8E79-3D69D8477DE4 "spare" 00000002-0000-0000-0000-000000000042 boot=false ext=false fs=unknown "" `,
 		})
 	}
+	if ss := GuessSectorSize(bytes.NewReader(disk), int64(len(disk))); ss != 4096 {
+		t.Fatalf("GuessSectorSize = %d", ss)
+	}
 	// Read as 512-byte sectors: the protective MBR is there but no GPT.
 	if _, err := Read(bytes.NewReader(disk), int64(len(disk)), 512); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("got %v", err)
@@ -325,6 +331,31 @@ func TestGPT4K(t *testing.T) {
 	tab, err := Read(bytes.NewReader(disk), int64(len(disk)), 0)
 	if err != nil || len(tab.Partitions) != 2 || len(tab.Warnings) != 1 || !strings.Contains(tab.Warnings[0], "LBA 4095") {
 		t.Fatalf("backup: %+v, %v", tab, err)
+	}
+}
+
+// TestFdisk4K reads a GPT that fdisk wrote for 4096-byte sectors.
+func TestFdisk4K(t *testing.T) {
+	needTools(t, "fdisk")
+	dir := t.TempDir()
+	sh(t, dir, `truncate -s 32M d.raw
+printf 'g\nn\n1\n\n+8M\nn\n2\n\n+4M\nt\n2\n19\nw\n' | fdisk -b 4096 d.raw >/dev/null`)
+	disk := readFile(t, filepath.Join(dir, "d.raw"))
+	r := bytes.NewReader(disk)
+	if ss := GuessSectorSize(r, int64(len(disk))); ss != 4096 {
+		t.Fatalf("GuessSectorSize = %d", ss)
+	}
+	tab, err := Read(r, int64(len(disk)), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.Type != "gpt" || tab.SectorSize != 4096 || len(tab.Partitions) != 2 {
+		t.Fatalf("table %+v", tab)
+	}
+	p1, p2 := tab.Partitions[0], tab.Partitions[1]
+	if p1.Start != 256*4096 || p1.Size != 8*MiB || p1.Type != "Linux filesystem" ||
+		p2.Start != 2304*4096 || p2.Size != 4*MiB || p2.Type != "Linux swap" {
+		t.Fatalf("partitions %+v", tab.Partitions)
 	}
 }
 
@@ -442,10 +473,21 @@ func handmadeVolumes() map[string][]byte {
 	copy(iso[32768+40:], "MY_CDROM                        ")
 	out["iso9660|MY_CDROM|"] = iso
 
-	exfat := make([]byte, 4096)
+	// exFAT: 512-byte sectors, 4 KiB clusters, heap at sector 64, root
+	// directory in cluster 5 with a bitmap entry and the label entry.
+	exfat := make([]byte, 64*512+8*4096)
 	copy(exfat[3:], "EXFAT   ")
+	le.PutUint32(exfat[88:], 64)
+	le.PutUint32(exfat[96:], 5)
 	le.PutUint32(exfat[100:], 0xdeadbeef)
-	out["exfat||DEAD-BEEF"] = exfat
+	exfat[108], exfat[109] = 9, 3
+	rootDir := exfat[64*512+3*4096:]
+	rootDir[0] = 0x81
+	rootDir[32], rootDir[33] = 0x83, 5
+	for i, c := range utf16.Encode([]rune("Daten")) {
+		le.PutUint16(rootDir[34+2*i:], c)
+	}
+	out["exfat|Daten|DEAD-BEEF"] = exfat
 
 	out["ntfs|Windows Data|0123456789ABCDEF"] = handmadeNTFS("Windows Data")
 	return out

@@ -38,6 +38,8 @@ import (
 	"sync"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/lockcheck"
+	"github.com/bunkerbackup/bunker/vmdisk/part"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -61,17 +63,18 @@ func Probe(head, _ []byte, size int64) bool {
 
 // Image is an open qcow2 image. It implements vmdisk.Image.
 type Image struct {
-	path     string
-	f        *os.File // nil when opened over a plain io.ReaderAt
-	r        io.ReaderAt
-	fileSize int64
-	h        *header
-	l1       []uint64 // the l1Needed entries that map the virtual disk
-	backing  vmdisk.Image
-	bsize    int64 // guest bytes readable from backing (min of both sizes)
-	info     vmdisk.Info
-	l2       *l2Cache
-	zcache   *clusterCache
+	path       string
+	f          *os.File // nil when opened over a plain io.ReaderAt
+	r          io.ReaderAt
+	fileSize   int64
+	h          *header
+	l1         []uint64 // the l1Needed entries that map the virtual disk
+	backing    vmdisk.Image
+	bsize      int64 // guest bytes readable from backing (min of both sizes)
+	info       vmdisk.Info
+	l2         *l2Cache
+	zcache     *clusterCache
+	sectorSize int
 }
 
 var _ vmdisk.Image = (*Image)(nil)
@@ -108,7 +111,7 @@ func Open(path string, opts vmdisk.OpenOptions) (*Image, error) {
 		return nil, fmt.Errorf("size of %s: %w", path, err)
 	}
 	var reasons []string
-	if holder, err := writeLockHolder(f); err != nil {
+	if holder, err := lockcheck.Check(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("check locks on %s: %w", path, err)
 	} else if holder != "" {
@@ -159,6 +162,8 @@ func open(r io.ReaderAt, fileSize int64, path string, opts vmdisk.OpenOptions, r
 			return nil, err
 		}
 	}
+	// qcow2 does not record the guest's sector size; a 4Kn GPT tells.
+	img.sectorSize = part.GuessSectorSize(img, h.size)
 	return img, nil
 }
 
@@ -239,8 +244,10 @@ func (img *Image) loadL1() error {
 // Size returns the virtual disk size.
 func (img *Image) Size() int64 { return img.h.size }
 
-// SectorSize returns 512: qcow2 records no logical sector size.
-func (img *Image) SectorSize() int { return 512 }
+// SectorSize returns the guest's logical sector size: qcow2 does not
+// record it, so it is 4096 when the disk holds a GPT for 4096-byte sectors
+// and 512 otherwise.
+func (img *Image) SectorSize() int { return img.sectorSize }
 
 // Info describes the image and its backing chain.
 func (img *Image) Info() vmdisk.Info {

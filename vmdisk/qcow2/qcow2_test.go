@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
 )
 
 const MiB = 1 << 20
@@ -55,7 +56,7 @@ var (
 // fixtureDir builds the qcow2 fixtures once per test binary.
 func fixtureDir(t testing.TB) string {
 	t.Helper()
-	needTools(t, "qemu-img", "qemu-io")
+	needTools(t, "qemu-img", "qemu-io", "fdisk")
 	fixOnce.Do(func() { fixDir, fixErr = buildFixtures() })
 	if fixErr != nil {
 		t.Fatal(fixErr)
@@ -131,6 +132,9 @@ func buildFixtures() (string, error) {
 		return "", err
 	}
 	cmds = append(cmds,
+		// A 4Kn disk: fdisk writes a GPT for 4096-byte sectors.
+		[]string{"bash", "-c", "truncate -s 16M 4k.raw && printf 'g\\nn\\n1\\n\\n+4M\\nw\\n' | fdisk -b 4096 4k.raw >/dev/null"},
+		[]string{"qemu-img", "convert", "-f", "raw", "-O", "qcow2", "4k.raw", "4k.qcow2"},
 		// Backing file named relative to the overlay's directory.
 		[]string{"qemu-img", "create", "-q", "-f", "qcow2", "-b", "../v3.qcow2", "-F", "qcow2", "sub/relative.qcow2"},
 		[]string{"qemu-io", "-f", "qcow2", "-c", "write -P 0x42 5M 64k", "sub/relative.qcow2"},
@@ -168,13 +172,18 @@ var allFixtures = []string{
 // qemuRaw flattens an image with qemu-img.
 func qemuRaw(t *testing.T, dir, name string) []byte {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "flat.raw")
-	run(t, dir, "qemu-img", "convert", "-f", "qcow2", "-O", "raw", name, out)
-	b, err := os.ReadFile(out)
+	b, err := os.ReadFile(qemuRawFile(t, dir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func qemuRawFile(t *testing.T, dir, name string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "flat.raw")
+	run(t, dir, "qemu-img", "convert", "-f", "qcow2", "-O", "raw", name, out)
+	return out
 }
 
 // qemuExtents returns the data ranges of qemu-img map, coalesced.
@@ -200,12 +209,17 @@ func TestMatchesQemu(t *testing.T) {
 	dir := fixtureDir(t)
 	for _, name := range allFixtures {
 		t.Run(name, func(t *testing.T) {
-			want := qemuRaw(t, dir, name)
+			rawPath := qemuRawFile(t, dir, name)
+			want, err := os.ReadFile(rawPath)
+			if err != nil {
+				t.Fatal(err)
+			}
 			img, err := Open(filepath.Join(dir, name), vmdisk.OpenOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer img.Close()
+			imgtest.SameContent(t, img, rawPath)
 			if img.Size() != int64(len(want)) {
 				t.Fatalf("size %d, qemu says %d", img.Size(), len(want))
 			}
@@ -232,6 +246,7 @@ func TestMatchesQemu(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			imgtest.CheckExtents(t, ext, img.Size())
 			if wantExt := qemuExtents(t, dir, name); !equalExtents(ext, wantExt) {
 				t.Fatalf("extents\n got %v\nwant %v", ext, wantExt)
 			}
@@ -261,6 +276,14 @@ func TestInfoAndChain(t *testing.T) {
 	}
 	if img.Size() != 32*MiB || img.SectorSize() != 512 {
 		t.Fatalf("size %d sector %d", img.Size(), img.SectorSize())
+	}
+	k4, err := Open(filepath.Join(dir, "4k.qcow2"), vmdisk.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k4.Close()
+	if k4.SectorSize() != 4096 {
+		t.Fatalf("4Kn disk: sector size %d", k4.SectorSize())
 	}
 	v2, err := Open(filepath.Join(dir, "v2.qcow2"), vmdisk.OpenOptions{})
 	if err != nil {
@@ -575,7 +598,7 @@ func TestQemuLock(t *testing.T) {
 		img.Close()
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !errors.Is(err, vmdisk.ErrInUse) || !strings.Contains(err.Error(), "write lock") {
+	if !errors.Is(err, vmdisk.ErrInUse) || !strings.Contains(err.Error(), "QEMU holds it open for writing") {
 		t.Fatalf("got %v, want ErrInUse for the qemu lock", err)
 	}
 	img, err := Open(p, vmdisk.OpenOptions{Force: true})

@@ -2,6 +2,7 @@ package vhdx
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,10 @@ import (
 func TestQemuLock(t *testing.T) {
 	needQemu(t)
 	if _, err := exec.LookPath("qemu-io"); err != nil {
-		t.Skip("qemu-io not installed")
+		if os.Getenv("CI") == "" {
+			t.Skip("qemu-io not installed")
+		}
+		t.Fatal("qemu-io not installed (required in CI)")
 	}
 	dir := t.TempDir()
 	src := filepath.Join(dir, "disk.raw")

@@ -233,9 +233,12 @@ func (img *Image) readRegions() error {
 	if bat == nil || meta == nil {
 		return img.errf("region table", region1Offset, "BAT or metadata region missing")
 	}
+	// The BAT and metadata are allocated when the file is created, so
+	// they must lie in the file on disk, not only in the size a log
+	// entry promises (that also bounds the memory a damaged file costs).
 	for _, r := range []*regionEntry{bat, meta} {
-		if r.Offset+uint64(r.Length) > uint64(img.v.size) {
-			return img.errf("region table", region1Offset, "region %s at %d, %d bytes, extends beyond the end of the file (%d bytes)", r.GUID, r.Offset, r.Length, img.v.size)
+		if r.Offset+uint64(r.Length) > uint64(img.v.phys) {
+			return img.errf("region table", region1Offset, "region %s at %d, %d bytes, extends beyond the end of the file (%d bytes)", r.GUID, r.Offset, r.Length, img.v.phys)
 		}
 	}
 	if err := img.readMetadata(meta); err != nil {
