@@ -112,7 +112,7 @@ func FuzzIndexFile(f *testing.F) {
 func FuzzSnapshot(f *testing.F) {
 	tree := ID{7}
 	sn := &Snapshot{Time: time.Unix(1700000000, 5).UTC(), Tree: &tree, Paths: []string{"/a", "/b\n"}, Hostname: "h",
-		Disks: []Disk{{Name: "sda", Size: 1 << 30, SectorSize: 4096, Digest: "00", ChunkLists: []ID{{1}}, Chunks: 3, DataBytes: 4096}},
+		Disks:   []Disk{{Name: "sda", Size: 1 << 30, SectorSize: 4096, Digest: "00", ChunkLists: []ID{{1}}, Chunks: 3, DataBytes: 4096}},
 		Summary: &SnapshotSummary{FilesNew: 3}}
 	b, err := encodeSnapshot(sn)
 	if err != nil {

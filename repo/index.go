@@ -87,7 +87,9 @@ func decodeIndexFile(plain []byte) (*IndexFile, error) {
 		return nil, fmt.Errorf("invalid index file version %d", plain[0])
 	}
 	bodyLen := binary.LittleEndian.Uint32(plain[4:])
-	if bodyLen > maxIndexBodyLength {
+	// Index bodies are mostly random ids and compress little; the bound
+	// keeps a damaged length from allocating much.
+	if bodyLen > maxIndexBodyLength || uint64(bodyLen) > 1000*uint64(len(plain))+1<<16 {
 		return nil, fmt.Errorf("index body too long (%d bytes)", bodyLen)
 	}
 	body, err := decompress(nil, plain[indexPrefixSize:], int(bodyLen))
@@ -247,6 +249,13 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	for _, err := range errs {
+		// A newer index format means this version cannot know which blobs
+		// exist; going on would make backups and prune misbehave.
+		if errors.Is(err, ErrNewerFormat) {
+			return err
+		}
 	}
 	superseded := make(map[ID]bool)
 	for _, f := range files {

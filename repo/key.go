@@ -279,13 +279,14 @@ func (r *Repository) RemoveKey(ctx context.Context, id ID) error {
 	if id == r.keyID {
 		return fmt.Errorf("remove key %s: it is the key in use; open the repository with another password to remove it", id.Str())
 	}
-	keys, err := r.Keys(ctx)
+	// Only names are needed: a damaged key file can be removed too.
+	keys, err := r.ListFiles(ctx, backend.KeyFile)
 	if err != nil {
 		return err
 	}
 	found := false
 	for _, k := range keys {
-		found = found || k.ID == id
+		found = found || k == id
 	}
 	if !found {
 		return fmt.Errorf("remove key %s: %w", id.Str(), backend.ErrNotExist)

@@ -235,16 +235,27 @@ func (r *Repository) loadSealed(ctx context.Context, t backend.FileType, id ID) 
 }
 
 // packer collects sealed blobs of one type until the pack is full.
+//
+// Callers reserve a region of buf under Repository.pmu and seal into it
+// without the lock, so several goroutines encrypt into one pack at once.
+// buf never grows beyond its capacity while writers are active; a blob that
+// does not fit closes the pack. The last writer of a closed pack uploads it.
 type packer struct {
-	buf   []byte
-	blobs []PackedBlob
+	buf       []byte
+	blobs     []PackedBlob
+	writers   int  // goroutines sealing into buf
+	closed    bool // no more blobs; upload when writers == 0
+	uploading bool
 }
+
+// ready reports whether p must be uploaded now; pmu must be held.
+func (p *packer) ready() bool { return p.closed && p.writers == 0 && !p.uploading }
 
 // SaveBlob stores data as the blob id of type t unless the blob is already
 // stored or being stored. id must be r.BlobID(data). Compression and
-// encryption run in the caller's goroutine; a full pack is written by the
-// caller that filled it, outside the packer lock. It returns whether the
-// blob was added and its sealed size.
+// encryption run in the caller's goroutine, straight into the pack buffer;
+// a full pack is written by the caller that finished it, outside the packer
+// lock. It returns whether the blob was added and its sealed size.
 //
 // A blob is durable (found by the next Open) only after the index file that
 // lists it is written: by Flush, or by the periodic index flush.
@@ -274,9 +285,18 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 	r.pending[t][id] = struct{}{}
 	r.pmu.Unlock()
 
-	sealed, compressed := r.sealBlob(data)
-	pb := PackedBlob{Type: t, ID: id, Length: uint32(len(sealed)), PlainLength: uint32(len(data)), Compressed: compressed}
+	payload, compressed := data, false
+	if r.cfg.Compression != "off" && len(data) >= 64 {
+		cp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(cp)
+		*cp = compress((*cp)[:0], data)
+		if pays(len(*cp), len(data)) {
+			payload, compressed = *cp, true
+		}
+	}
+	n := len(payload) + sealExtra
 
+	var upload []*packer
 	r.pmu.Lock()
 	if r.saveErr != nil {
 		err := r.saveErr
@@ -285,40 +305,72 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 		return false, 0, err
 	}
 	p := r.packers[t]
+	if p != nil && len(p.buf)+n > cap(p.buf) {
+		p.closed = true
+		r.packers[t] = nil
+		if p.ready() {
+			p.uploading = true
+			upload = append(upload, p)
+			r.uploads.Add(1)
+		}
+		p = nil
+	}
 	if p == nil {
-		p = &packer{buf: make([]byte, 0, PackSize+PackSize/8)}
+		p = &packer{buf: getPackBuf(n)}
 		r.packers[t] = p
 	}
-	pb.Offset = uint32(len(p.buf))
-	p.buf = append(p.buf, sealed...)
-	p.blobs = append(p.blobs, pb)
-	var full *packer
+	off := len(p.buf)
+	p.buf = p.buf[:off+n]
+	region := p.buf[off : off : off+n]
+	p.blobs = append(p.blobs, PackedBlob{Type: t, ID: id, Offset: uint32(off), Length: uint32(n), PlainLength: uint32(len(data)), Compressed: compressed})
+	p.writers++
 	if len(p.buf) >= PackSize {
-		full = p
+		p.closed = true
 		r.packers[t] = nil
+	}
+	r.pmu.Unlock()
+
+	sealed := r.crypt.seal(region, payload)
+	if dst := region[:n]; len(sealed) != n || &sealed[0] != &dst[0] {
+		// seal appends in place when the capacity suffices, which it does;
+		// this keeps the pack right should that ever change.
+		copy(dst, sealed)
+	}
+
+	r.pmu.Lock()
+	p.writers--
+	if p.ready() {
+		p.uploading = true
+		upload = append(upload, p)
 		r.uploads.Add(1)
 	}
 	r.pmu.Unlock()
 
-	if full != nil {
-		err := r.writePack(ctx, t, full)
-		r.uploads.Done()
-		if err != nil {
-			return true, len(sealed), err
+	var firstErr error
+	for _, up := range upload {
+		if err := r.writePack(ctx, t, up); err != nil && firstErr == nil {
+			firstErr = err
 		}
+		r.uploads.Done()
 	}
-	return true, len(sealed), nil
+	return true, n, firstErr
 }
 
-// sealBlob compresses data when that pays, then seals it.
-func (r *Repository) sealBlob(data []byte) ([]byte, bool) {
-	if r.cfg.Compression != "off" && len(data) >= 64 {
-		c := compress(make([]byte, 0, len(data)), data)
-		if pays(len(c), len(data)) {
-			return r.crypt.seal(make([]byte, 0, len(c)+sealExtra), c), true
-		}
+// bufPool holds buffers for compressed blobs; packPool holds pack buffers.
+// Reusing them saves allocating and clearing megabytes per blob.
+var (
+	bufPool  = sync.Pool{New: func() any { return new([]byte) }}
+	packPool sync.Pool
+)
+
+// getPackBuf returns an empty pack buffer that holds at least a blob of n
+// bytes and the target pack size.
+func getPackBuf(n int) []byte {
+	want := max(PackSize+PackSize/8, n)
+	if b, ok := packPool.Get().(*[]byte); ok && cap(*b) >= want {
+		return (*b)[:0]
 	}
-	return r.crypt.seal(make([]byte, 0, len(data)+sealExtra), data), false
+	return make([]byte, 0, want)
 }
 
 // writePack finishes a pack, stores it and adds its blobs to the index.
@@ -344,7 +396,9 @@ func (r *Repository) writePack(ctx context.Context, t BlobType, p *packer) error
 	for i := range ip.Blobs {
 		ip.Blobs[i].Pack = id
 	}
+	buf := p.buf
 	p.buf = nil
+	packPool.Put(&buf)
 	r.idx.addPack(ip)
 	r.pmu.Lock()
 	for _, pb := range p.blobs {
@@ -397,21 +451,23 @@ func (r *Repository) Flush(ctx context.Context) error {
 		r.pmu.Unlock()
 		return err
 	}
-	var todo [2]*packer
+	var todo []*packer
 	for t, p := range r.packers {
-		if p != nil && len(p.blobs) > 0 {
-			todo[t] = p
-			r.uploads.Add(1)
-		}
-		r.packers[t] = nil
-	}
-	r.pmu.Unlock()
-	var firstErr error
-	for t, p := range todo {
 		if p == nil {
 			continue
 		}
-		if err := r.writePack(ctx, BlobType(t), p); err != nil && firstErr == nil {
+		r.packers[t] = nil
+		p.closed = true
+		if p.ready() && len(p.blobs) > 0 {
+			p.uploading = true
+			todo = append(todo, p)
+			r.uploads.Add(1)
+		}
+	}
+	r.pmu.Unlock()
+	var firstErr error
+	for _, p := range todo {
+		if err := r.writePack(ctx, p.blobs[0].Type, p); err != nil && firstErr == nil {
 			firstErr = err
 		}
 		r.uploads.Done()
@@ -484,12 +540,13 @@ func (r *Repository) OpenBlob(pb PackedBlob, sealed, buf []byte) ([]byte, error)
 	var out []byte
 	var err error
 	if pb.Compressed {
-		var c []byte
-		c, err = r.crypt.open(nil, sealed)
+		cp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(cp)
+		*cp, err = r.crypt.open((*cp)[:0], sealed)
 		if err != nil {
 			return nil, err
 		}
-		out, err = decompress(buf[:0], c, int(pb.PlainLength))
+		out, err = decompress(buf[:0], *cp, int(pb.PlainLength))
 	} else {
 		out, err = r.crypt.open(buf[:0], sealed)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -380,5 +381,106 @@ func TestKeys(t *testing.T) {
 	}
 	if err := r3.RemoveKey(ctx, nid); err == nil {
 		t.Fatal("removed the last key")
+	}
+}
+
+func TestSnapshotsWithErrors(t *testing.T) {
+	ctx := context.Background()
+	be := mem.New()
+	r := repotest.NewOn(t, be)
+	good, err := r.SaveSnapshot(ctx, &repo.Snapshot{Time: time.Now(), Hostname: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := r.SaveSnapshot(ctx, &repo.Snapshot{Time: time.Now(), Hostname: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := backend.Handle{Type: backend.SnapshotFile, Name: bad.String()}
+	b, _ := be.Load(ctx, h, 0, 0)
+	b[len(b)-1] ^= 1
+	_ = be.Save(ctx, h, b)
+	if _, err := r.Snapshots(ctx); err == nil || !strings.Contains(err.Error(), bad.Str()) {
+		t.Fatalf("Snapshots with a damaged file: %v", err)
+	}
+	sns, errs, err := r.SnapshotsWithErrors(ctx)
+	if err != nil || len(sns) != 1 || sns[0].ID != good || len(errs) != 1 {
+		t.Fatalf("SnapshotsWithErrors = %d snapshots, %v, %v", len(sns), errs, err)
+	}
+}
+
+// TestConcurrentSaveBlobStress saves blobs of mixed sizes (some larger than
+// a pack) from several goroutines, which seal into shared pack buffers, and
+// verifies every blob after reopening.
+func TestConcurrentSaveBlobStress(t *testing.T) {
+	ctx := context.Background()
+	old := repo.PackSize
+	repo.PackSize = 256 << 10
+	defer func() { repo.PackSize = old }()
+	r := repotest.New(t)
+	type saved struct {
+		t    repo.BlobType
+		id   repo.ID
+		data []byte
+	}
+	var mu sync.Mutex
+	var all []saved
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(g), 99))
+			for i := range 60 {
+				n := 100 + rnd.IntN(64<<10)
+				if i%17 == 0 {
+					n = 300<<10 + rnd.IntN(300<<10) // larger than a pack
+				}
+				var d []byte
+				if i%2 == 0 {
+					d = randomBytes(uint64(g*1000+i), n)
+				} else {
+					d = compressible(uint64(g*1000+i), n)
+				}
+				bt := repo.BlobType(i % 3 / 2)
+				id := r.BlobID(d)
+				if _, _, err := r.SaveBlob(ctx, bt, id, d); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				all = append(all, saved{bt, id, d})
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r2 := repotest.Reopen(t, r)
+	for _, s := range all {
+		got, err := r2.LoadBlob(ctx, s.t, s.id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, s.data) {
+			t.Fatalf("%s blob %s differs", s.t, s.id.Str())
+		}
+	}
+	packs, err := r2.ListPacks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range packs {
+		hdr, err := r2.LoadPackHeader(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pb := range hdr {
+			if pb.Type != hdr[0].Type {
+				t.Fatalf("pack %s mixes blob types", id.Str())
+			}
+		}
 	}
 }

@@ -88,32 +88,54 @@ func (r *Repository) LoadSnapshot(ctx context.Context, id ID) (*Snapshot, error)
 	return sn, nil
 }
 
-// Snapshots loads all snapshots, sorted by time (then id).
+// Snapshots loads all snapshots, sorted by time (then id). It fails if any
+// snapshot cannot be loaded; SnapshotsWithErrors skips those instead.
 func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
-	ids, err := r.ListFiles(ctx, backend.SnapshotFile)
+	sns, errs, err := r.SnapshotsWithErrors(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	return sns, nil
+}
+
+// SnapshotsWithErrors loads all snapshots that can be loaded, sorted by time
+// (then id), and returns the errors of those that cannot (damaged files,
+// newer format). err is set only when the snapshots cannot be listed.
+func (r *Repository) SnapshotsWithErrors(ctx context.Context) (sns []*Snapshot, errs []error, err error) {
+	ids, err := r.ListFiles(ctx, backend.SnapshotFile)
+	if err != nil {
+		return nil, nil, err
+	}
 	out := make([]*Snapshot, len(ids))
+	loadErrs := make([]error, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, id := range ids {
 		g.Go(func() error {
-			sn, err := r.LoadSnapshot(gctx, id)
-			out[i] = sn
-			return err
+			out[i], loadErrs[i] = r.LoadSnapshot(gctx, id)
+			return gctx.Err()
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].Time.Equal(out[j].Time) {
-			return out[i].Time.Before(out[j].Time)
+	for i := range ids {
+		if loadErrs[i] != nil {
+			errs = append(errs, loadErrs[i])
+		} else {
+			sns = append(sns, out[i])
 		}
-		return out[i].ID.String() < out[j].ID.String()
+	}
+	sort.SliceStable(sns, func(i, j int) bool {
+		if !sns[i].Time.Equal(sns[j].Time) {
+			return sns[i].Time.Before(sns[j].Time)
+		}
+		return sns[i].ID.String() < sns[j].ID.String()
 	})
-	return out, nil
+	return sns, errs, nil
 }
 
 // FindSnapshot finds the snapshot whose id starts with prefix (at least 4

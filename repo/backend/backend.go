@@ -58,7 +58,8 @@ type Backend interface {
 	// (a directory path or URL), used in messages.
 	Location() string
 
-	// Save stores data under h atomically and durably.
+	// Save stores data under h atomically and durably. It must not keep
+	// data after it returns: the caller reuses the buffer.
 	Save(ctx context.Context, h Handle, data []byte) error
 
 	// Load returns length bytes of h starting at offset. A length of 0 means

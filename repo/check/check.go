@@ -68,8 +68,8 @@ func (p Problem) String() string {
 
 // Use is a place in a snapshot that needs a damaged or missing blob.
 type Use struct {
-	Snapshot repo.ID  `json:"snapshot"`
-	Path     string   `json:"path"` // a file path, or "disk NAME at offset N"
+	Snapshot repo.ID   `json:"snapshot"`
+	Path     string    `json:"path"` // a file path, or "disk NAME at offset N"
 	Blobs    []repo.ID `json:"blobs"`
 }
 
@@ -320,9 +320,19 @@ func (c *checker) checkPacks(ctx context.Context) ([]repo.ID, error) {
 		return nil
 	})
 	c.res.Blobs = c.r.BlobCount(repo.DataBlob) + c.r.BlobCount(repo.TreeBlob)
-	listed, err := c.r.ListPacks(ctx)
+	listed := make(map[repo.ID]int64)
+	err := c.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
+		id, err := repo.ParseID(fi.Name)
+		if err != nil {
+			c.res.add(Problem{Severity: Warning, Kind: UnknownFile, File: "data/" + fi.Name,
+				Message: fmt.Sprintf("data/%s: unknown file (name is not an id)", fi.Name)})
+			return nil
+		}
+		listed[id] = fi.Size
+		return nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list packs: %w", err)
 	}
 	c.res.Packs = len(listed)
 	var ids []repo.ID

@@ -82,16 +82,22 @@ func TestReadOnlyError(t *testing.T) {
 	}
 }
 
-// TestKillDuringSave kills a child process in the middle of writing a large
-// file and checks that no partial file is visible under the final name.
+// TestKillDuringSave kills a child process in the middle of writing large
+// files and checks that no partial file is visible under a final name.
 func TestKillDuringSave(t *testing.T) {
-	if os.Getenv("BUNKER_LOCAL_HELPER") != "" {
-		be := local.New(os.Getenv("BUNKER_LOCAL_HELPER"))
-		data := make([]byte, 64<<20)
+	const size = 32 << 20
+	if dir := os.Getenv("BUNKER_LOCAL_HELPER"); dir != "" {
+		be := local.New(dir)
+		data := make([]byte, size)
 		for i := 0; ; i++ {
 			data[0] = byte(i)
 			n := strings.Repeat("e", 63) + string("0123456789abcdef"[i%16])
-			_ = be.Save(context.Background(), backend.Handle{Type: backend.PackFile, Name: n}, data)
+			if err := be.Save(context.Background(), backend.Handle{Type: backend.PackFile, Name: n}, data); err != nil {
+				os.Exit(3)
+			}
+			if i == 0 {
+				_ = os.WriteFile(filepath.Join(dir, "started"), nil, 0o600)
+			}
 		}
 	}
 	dir := t.TempDir()
@@ -101,18 +107,30 @@ func TestKillDuringSave(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(150+round*70) * time.Millisecond)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "started")); err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(round*17) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 	}
 	be := local.New(dir)
+	files := 0
 	err := be.List(context.Background(), backend.PackFile, func(fi backend.FileInfo) error {
-		if fi.Size != 64<<20 {
+		files++
+		if fi.Size != size {
 			t.Errorf("file %s has %d bytes: partial write visible", fi.Name, fi.Size)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if files == 0 {
+		t.Fatal("the child wrote no file before it was killed")
 	}
 }
