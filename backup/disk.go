@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -9,8 +8,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
-	"github.com/zeebo/blake3"
 
 	"github.com/bunkerbackup/bunker/chunk"
 	"github.com/bunkerbackup/bunker/repo"
@@ -70,29 +69,14 @@ func (b *run) disk(src DiskSource) (repo.Disk, error) {
 		return repo.Disk{}, fmt.Errorf("backup: disk %q needs a name", src.Path)
 	}
 	b.setCurrent(path)
-
-	var before os.FileInfo
 	if path != "" {
-		fi, err := os.Stat(path)
-		if err != nil {
+		if _, err := os.Stat(path); err != nil {
 			return repo.Disk{}, fmt.Errorf("backup: disk %s: %w", path, err)
 		}
-		before = fi
-	}
-	isFile := before != nil && before.Mode().IsRegular()
-
-	if pd := b.parentDisk(name); pd != nil && isFile && pd.SourceInode != 0 &&
-		pd.SourceSize == before.Size() && pd.SourceMtime.Equal(before.ModTime()) &&
-		pd.SourceInode == inodeOf(before) {
-		d := *pd
-		d.Source = path
-		d.ChunkLists = append([]repo.ID(nil), pd.ChunkLists...)
-		b.bytesTotal.Add(uint64(d.Size))
-		b.bytesDone.Add(uint64(d.Size))
-		b.sum.TotalBytesProcessed += uint64(d.Size)
-		return d, nil
 	}
 
+	// Open first (headers only): the files of a backing chain or of split
+	// extents are only known then, and all of them identify the source.
 	img := src.Image
 	if img == nil {
 		var err error
@@ -103,6 +87,23 @@ func (b *run) disk(src DiskSource) (repo.Disk, error) {
 		defer img.Close()
 	}
 	info := img.Info()
+	files := info.Files
+	if len(files) == 0 && path != "" {
+		files = []string{path}
+	}
+	before, isFile := identify(files)
+
+	if pd := b.parentDisk(name); pd != nil && isFile && pd.SourceInode != 0 &&
+		pd.SourceSize == before.size && pd.SourceMtime.Equal(before.mtime) && pd.SourceInode == before.inode {
+		d := *pd
+		d.Source = path
+		d.ChunkLists = append([]repo.ID(nil), pd.ChunkLists...)
+		b.bytesTotal.Add(uint64(d.Size))
+		b.bytesDone.Add(uint64(d.Size))
+		b.sum.TotalBytesProcessed += uint64(d.Size)
+		return d, nil
+	}
+
 	d := repo.Disk{
 		Name:            name,
 		Source:          path,
@@ -112,9 +113,9 @@ func (b *run) disk(src DiskSource) (repo.Disk, error) {
 		CrashConsistent: info.InUse,
 	}
 	if isFile {
-		d.SourceSize = before.Size()
-		d.SourceMtime = before.ModTime()
-		d.SourceInode = inodeOf(before)
+		d.SourceSize = before.size
+		d.SourceMtime = before.mtime
+		d.SourceInode = before.inode
 	}
 	b.bytesTotal.Add(uint64(d.Size))
 
@@ -123,9 +124,8 @@ func (b *run) disk(src DiskSource) (repo.Disk, error) {
 	}
 	b.sum.TotalBytesProcessed += uint64(d.Size)
 
-	if before != nil {
-		after, err := os.Stat(path)
-		if err != nil || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+	if isFile {
+		if after, ok := identify(files); !ok || after.size != before.size || !after.mtime.Equal(before.mtime) {
 			d.ChangedDuringRead = true
 			if b.opts.Warn != nil {
 				b.opts.Warn(path, fmt.Errorf("disk changed while it was read; the backup may be inconsistent"))
@@ -133,6 +133,36 @@ func (b *run) disk(src DiskSource) (repo.Disk, error) {
 		}
 	}
 	return d, nil
+}
+
+// sourceID identifies the files of a disk image: the sum of their sizes,
+// the newest mtime, and the inode of the first (the file opened).
+type sourceID struct {
+	size  int64
+	mtime time.Time
+	inode uint64
+}
+
+// identify returns the identity of an image's files; ok is false when one
+// of them is not a regular file (a block device) or cannot be read.
+func identify(files []string) (id sourceID, ok bool) {
+	if len(files) == 0 {
+		return id, false
+	}
+	for i, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil || !fi.Mode().IsRegular() {
+			return sourceID{}, false
+		}
+		id.size += fi.Size()
+		if fi.ModTime().After(id.mtime) {
+			id.mtime = fi.ModTime()
+		}
+		if i == 0 {
+			id.inode = inodeOf(fi)
+		}
+	}
+	return id, true
 }
 
 // diskBlock is a range of the disk passed from the reader to the digest
@@ -163,7 +193,7 @@ func (b *run) readDisk(img vmdisk.Image, d *repo.Disk) error {
 	}
 	size := img.Size()
 
-	split, err := chunk.NewSplitter(b.pol, b.diskParams, chunk.NewPool(4*runtime.GOMAXPROCS(0)+4, b.diskParams.Max))
+	split, err := chunk.NewSplitter(b.pol, b.diskParams, chunk.NewPool(3*runtime.GOMAXPROCS(0)+2, b.diskParams.Max))
 	if err != nil {
 		return err
 	}
@@ -178,27 +208,20 @@ func (b *run) readDisk(img vmdisk.Image, d *repo.Disk) error {
 	segCh := make(chan diskBlock, diskReadBufs)
 
 	var wg sync.WaitGroup
-	var digest [32]byte
+	var digest string
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		h := blake3.New()
+		h := vmdisk.NewDigest()
 		for blk := range digestCh {
 			if blk.buf != nil {
 				h.Write(blk.buf.data[:blk.n])
 				blk.buf.release()
 				continue
 			}
-			for z := blk.zeros; z > 0; {
-				if b.ctx.Err() != nil {
-					break
-				}
-				zb := chunk.Zeros(int(min(z, 1<<30)))
-				h.Write(zb)
-				z -= int64(len(zb))
-			}
+			h.WriteZeros(blk.zeros)
 		}
-		h.Sum(digest[:0])
+		digest = h.Sum()
 	}()
 	var segErr error
 	go func() {
@@ -277,7 +300,7 @@ func (b *run) readDisk(img vmdisk.Image, d *repo.Disk) error {
 	if segErr != nil {
 		return segErr
 	}
-	d.Digest = hex.EncodeToString(digest[:])
+	d.Digest = digest
 	d.Chunks = ds.chunks
 	d.DataBytes = ds.dataBytes
 	for _, ids := range ds.lists {

@@ -2,14 +2,12 @@ package restore
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"sync"
 
-	"github.com/zeebo/blake3"
 
 	"github.com/bunkerbackup/bunker/repo"
 	"github.com/bunkerbackup/bunker/vmdisk"
@@ -55,9 +53,12 @@ type DiskStats struct {
 	Failed []Failure
 }
 
+// window returns the number of workers and of chunks in flight: disk
+// chunks are small (128 KiB on average, at most 1 MiB by default), so a
+// deep window costs little memory and hides backend latency.
 func (o DiskOptions) window() (workers, window int) {
 	w := workerCount(o.Workers)
-	return w, 8 * w
+	return w, 16 * w
 }
 
 func rangeName(d *repo.Disk, off, end int64) string {
@@ -200,16 +201,16 @@ func Disk(ctx context.Context, r Repo, d *repo.Disk, w vmdisk.Writer, opts DiskO
 	hwg.Add(1)
 	go func() {
 		defer hwg.Done()
-		h := blake3.New()
+		h := vmdisk.NewDigest()
 		for it := range hashCh {
 			if it.p != nil {
 				h.Write(it.b)
 				putBuf(it.p)
 			} else {
-				hashZeros(h, it.gap)
+				h.WriteZeros(it.gap)
 			}
 		}
-		digest = hex.EncodeToString(h.Sum(nil))
+		digest = h.Sum()
 	}()
 
 	data := func(off int64, b []byte, p *[]byte) error {
@@ -244,14 +245,6 @@ func Disk(ctx context.Context, r Repo, d *repo.Disk, w vmdisk.Writer, opts DiskO
 		return st, fmt.Errorf("restore disk %s: %w: wrote %s, snapshot has %s", d.Name, ErrDigestMismatch, digest, d.Digest)
 	}
 	return st, nil
-}
-
-func hashZeros(h io.Writer, n int64) {
-	for n > 0 {
-		k := min(n, int64(len(zeroBuf)))
-		h.Write(zeroBuf[:k])
-		n -= k
-	}
 }
 
 // DiskRange restores the byte range [start, start+length) of the disk d

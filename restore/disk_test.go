@@ -1,9 +1,10 @@
+//go:build linux
+
 package restore
 
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +15,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/zeebo/blake3"
 
 	"github.com/bunkerbackup/bunker/repo"
 	"github.com/bunkerbackup/bunker/vmdisk"
@@ -59,10 +59,12 @@ func makeDisk(t testing.TB, s store, content []byte, perList int) (*repo.Disk, [
 		}
 		off += n
 	}
-	sum := blake3.Sum256(content)
+	dg := vmdisk.NewDigest()
+	dg.Write(content)
+	digest := dg.Sum()
 	d := &repo.Disk{
 		Name: "sda", Source: "/dev/sda", Format: "raw", Size: int64(len(content)), SectorSize: 512,
-		Digest: hex.EncodeToString(sum[:]), ChunkLists: s.saveChunkList(chunks, perList),
+		Digest: digest, ChunkLists: s.saveChunkList(chunks, perList),
 		Chunks: uint64(len(chunks)), DataBytes: data,
 	}
 	return d, chunks
@@ -219,8 +221,24 @@ func TestDiskRangeAndDump(t *testing.T) {
 			t.Fatalf("range %+v: %v", rg, err)
 		}
 		want := content[rg.start : rg.start+rg.length]
-		if !bytes.Equal(readAll(t, path), want) {
+		got := readAll(t, path)
+		if !bytes.Equal(got, want) {
 			t.Errorf("range %+v: restored bytes differ", rg)
+		}
+		vopts := DiskOptions{BlobID: s.BlobID}
+		if _, err := VerifyDiskRange(ctx, s, d, rg.start, rg.length, bytes.NewReader(got), vopts); err != nil {
+			t.Errorf("range %+v: verify: %v", rg, err)
+		}
+		if rg.length > 0 {
+			// A flipped first and last byte (in partial chunks or
+			// holes) are found, in the target's offsets.
+			got[0] ^= 1
+			got[len(got)-1] ^= 1
+			vst, err := VerifyDiskRange(ctx, s, d, rg.start, rg.length, bytes.NewReader(got), vopts)
+			if !errors.Is(err, ErrDigestMismatch) || len(vst.Mismatches) == 0 || vst.Mismatches[0].Offset != 0 ||
+				vst.Mismatches[len(vst.Mismatches)-1].End() != rg.length {
+				t.Errorf("range %+v: verify of a damaged target: %v, %v", rg, vst.Mismatches, err)
+			}
 		}
 		nz := int64(0)
 		if st.BytesWritten+st.HoleBytes != rg.length {
@@ -243,15 +261,6 @@ func TestDiskRangeAndDump(t *testing.T) {
 			t.Errorf("dump range %v accepted", rg)
 		}
 	}
-}
-
-type bytesWriterAt struct{ b []byte }
-
-func (w *bytesWriterAt) WriteAt(p []byte, off int64) (int, error) {
-	if n := int(off) + len(p); n > len(w.b) {
-		w.b = append(w.b, make([]byte, n-len(w.b))...)
-	}
-	return copy(w.b[off:], p), nil
 }
 
 func TestDiskReader(t *testing.T) {
@@ -496,5 +505,24 @@ func TestVerifyDisk(t *testing.T) {
 	// A short target.
 	if _, err := VerifyDisk(ctx, s, d, bytes.NewReader(content[:diskSize-1]), opts); err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("short target: %v", err)
+	}
+}
+
+func TestDiskCancel(t *testing.T) {
+	s := newFakeRepo()
+	content := makeDiskContent(8)
+	d, _ := makeDisk(t, s, content, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := newRawWriter(t, filepath.Join(t.TempDir(), "disk.raw"), d.Size)
+	defer w.Close()
+	if _, err := Disk(ctx, s, d, w, DiskOptions{Progress: &cancelProgress{cancel: cancel}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("disk: err = %v", err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	_, err := DiskDelta(ctx, s, d, openRW(t, writeTarget(t, make([]byte, 100))), DiskOptions{BlobID: s.BlobID, Progress: &cancelProgress{cancel: cancel}})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("delta: err = %v", err)
 	}
 }

@@ -133,3 +133,12 @@ func (f *fakeRepo) LoadChunkList(ctx context.Context, ids []repo.ID, fn func(rep
 	}
 	return nil
 }
+
+type bytesWriterAt struct{ b []byte }
+
+func (w *bytesWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	if n := int(off) + len(p); n > len(w.b) {
+		w.b = append(w.b, make([]byte, n-len(w.b))...)
+	}
+	return copy(w.b[off:], p), nil
+}

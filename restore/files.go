@@ -11,10 +11,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/pkg/xattr"
-	"golang.org/x/sys/unix"
 
 	"github.com/bunkerbackup/bunker/repo"
 )
@@ -101,6 +99,7 @@ type entry struct {
 	parent  *entry
 	primary *entry // set for a hard link to an earlier entry
 	failed  atomic.Bool
+	fresh   bool // a directory created by this restore: nothing exists below it
 }
 
 func (e *entry) parentFailed() bool {
@@ -122,6 +121,8 @@ type fileRestorer struct {
 
 	dirs, files, others, links []*entry
 	inodes                     map[[2]uint64]*entry
+
+	rootFresh bool // the target directory did not exist
 
 	mu     sync.Mutex
 	stats  Stats
@@ -160,16 +161,20 @@ func Files(ctx context.Context, r Repo, sn *repo.Snapshot, target string, opts F
 	if err != nil {
 		return Stats{}, err
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rs := &fileRestorer{
 		r: r, opts: opts, include: inc, exclude: exc,
-		root:   os.Geteuid() == 0,
+		root:   geteuid() == 0,
 		errs:   &errorSink{onError: opts.OnError, cancel: cancel},
 		prog:   progressOrNoop(opts.Progress),
 		inodes: make(map[[2]uint64]*entry),
 		users:  make(map[string]int),
 		groups: make(map[string]int),
+	}
+	if _, err := os.Lstat(target); errors.Is(err, fs.ErrNotExist) {
+		rs.rootFresh = true
 	}
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return Stats{}, fmt.Errorf("create target: %w", err)
@@ -208,7 +213,7 @@ func Files(ctx context.Context, r Repo, sn *repo.Snapshot, target string, opts F
 			rs.fail(e, err)
 		}
 	}
-	return rs.finish(nil)
+	return rs.finish(parent.Err())
 }
 
 func (rs *fileRestorer) finish(err error) (Stats, error) {
@@ -217,11 +222,11 @@ func (rs *fileRestorer) finish(err error) (Stats, error) {
 	st := rs.stats
 	rs.mu.Unlock()
 	st.Failed = failed
-	if ferr == nil {
-		ferr = err
-	}
-	if fatal := rs.errs.fatalErr(); fatal != nil {
-		ferr = fatal
+	switch fatal := rs.errs.fatalErr(); {
+	case fatal != nil:
+		return st, fatal
+	case err != nil:
+		return st, err
 	}
 	return st, ferr
 }
@@ -242,6 +247,9 @@ func (rs *fileRestorer) count(f func(*Stats)) {
 	f(&rs.stats)
 	rs.mu.Unlock()
 }
+
+// geteuid is os.Geteuid; tests replace it to take the non-root paths.
+var geteuid = os.Geteuid
 
 func validName(name string) bool {
 	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
@@ -361,7 +369,20 @@ func (rs *fileRestorer) makeDirs(ctx context.Context) {
 	}
 }
 
+// parentFresh reports whether e's directory was created by this restore,
+// so that e cannot exist yet.
+func (rs *fileRestorer) parentFresh(e *entry) bool {
+	if e.parent == nil {
+		return rs.rootFresh
+	}
+	return e.parent.fresh
+}
+
 func (rs *fileRestorer) makeDir(e *entry) error {
+	if rs.parentFresh(e) {
+		e.fresh = true
+		return os.Mkdir(e.dst, 0o700)
+	}
 	fi, err := os.Lstat(e.dst)
 	switch {
 	case err == nil && fi.IsDir():
@@ -383,6 +404,7 @@ func (rs *fileRestorer) makeDir(e *entry) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
+	e.fresh = true
 	return os.Mkdir(e.dst, 0o700)
 }
 
@@ -390,6 +412,9 @@ func (rs *fileRestorer) makeDir(e *entry) error {
 // mode. It reports whether e must be created; when it returns false with
 // keepMeta set, the existing item's metadata is still to be updated.
 func (rs *fileRestorer) prepare(e *entry) (create, keepMeta bool, err error) {
+	if rs.parentFresh(e) {
+		return true, false, nil
+	}
 	fi, err := os.Lstat(e.dst)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true, false, nil
@@ -439,12 +464,12 @@ func (rs *fileRestorer) unchanged(e *entry, fi fs.FileInfo) bool {
 	case repo.NodeFIFO:
 		return fi.Mode()&fs.ModeNamedPipe != 0
 	case repo.NodeCharDev, repo.NodeBlockDev:
-		st, ok := fi.Sys().(*unix.Stat_t)
-		want := uint32(unix.S_IFCHR)
-		if n.Type == repo.NodeBlockDev {
-			want = unix.S_IFBLK
+		isChar := fi.Mode()&fs.ModeCharDevice != 0
+		if fi.Mode()&fs.ModeDevice == 0 || isChar != (n.Type == repo.NodeCharDev) {
+			return false
 		}
-		return ok && st.Mode&unix.S_IFMT == want && uint64(st.Rdev) == n.Rdev
+		rdev, ok := deviceNumber(fi)
+		return ok && rdev == n.Rdev
 	}
 	return false
 }
@@ -452,11 +477,35 @@ func (rs *fileRestorer) unchanged(e *entry, fi fs.FileInfo) bool {
 // fileState is a regular file being written by the loaders.
 type fileState struct {
 	e       *entry
-	f       *os.File
 	size    uint64
 	pending atomic.Int64
+	once    sync.Once
+	f       *os.File // set by open
 	mu      sync.Mutex
 	err     error
+}
+
+// open creates the file, sized to its content, once: it runs in the first
+// worker that has a chunk for the file, so creating many small files is
+// spread over the workers.
+func (fs *fileState) open() error {
+	fs.once.Do(func() {
+		f, err := os.OpenFile(fs.e.dst, os.O_RDWR|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
+		if err == nil && fs.size > 0 {
+			if err = f.Truncate(int64(fs.size)); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			fs.setErr(err)
+			return
+		}
+		fs.f = f
+	})
+	if fs.f == nil {
+		return errors.New("not created")
+	}
+	return nil
 }
 
 func (fs *fileState) setErr(err error) {
@@ -467,6 +516,8 @@ func (fs *fileState) setErr(err error) {
 	fs.mu.Unlock()
 }
 
+// fileJob is a chunk to write, or with n == 0 only the creation of a file
+// without data.
 type fileJob struct {
 	fs  *fileState
 	off int64
@@ -474,9 +525,10 @@ type fileJob struct {
 	n   int
 }
 
-// maxChunk bounds the length of a file chunk taken from a tree, so a
-// damaged tree cannot make a loader allocate without limit.
-const maxChunk = 64 << 20
+// maxChunk bounds the length of a file chunk taken from a tree (the
+// repository's largest allowed chunker maximum), so a bad tree cannot make
+// a loader allocate without limit.
+const maxChunk = 1 << 30
 
 func (rs *fileRestorer) restoreFiles(ctx context.Context) error {
 	workers := workerCount(rs.opts.Workers)
@@ -489,6 +541,10 @@ func (rs *fileRestorer) restoreFiles(ctx context.Context) error {
 			for j := range jobs {
 				if err := ctx.Err(); err != nil {
 					j.fs.setErr(err)
+				} else if err := j.fs.open(); err != nil {
+					// The error is recorded by open.
+				} else if j.n == 0 {
+					// Only the creation was asked for.
 				} else if err := rs.writeChunk(ctx, j); err != nil {
 					j.fs.setErr(fmt.Errorf("restore %d bytes at offset %d: %w", j.n, j.off, err))
 				}
@@ -521,18 +577,26 @@ func (rs *fileRestorer) restoreFiles(ctx context.Context) error {
 			rs.fail(e, err)
 			continue
 		}
+		send := func(j fileJob) {
+			st.pending.Add(1)
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				st.setErr(ctx.Err())
+				st.pending.Add(-1)
+			}
+		}
 		var off uint64
+		data := false
 		for _, c := range e.node.Content {
 			if c.ID != nil {
-				st.pending.Add(1)
-				select {
-				case jobs <- fileJob{fs: st, off: int64(off), id: *c.ID, n: int(c.Len)}:
-				case <-ctx.Done():
-					st.setErr(ctx.Err())
-					st.pending.Add(-1)
-				}
+				send(fileJob{fs: st, off: int64(off), id: *c.ID, n: int(c.Len)})
+				data = true
 			}
 			off += c.Len
+		}
+		if !data {
+			send(fileJob{fs: st})
 		}
 		rs.release(ctx, st)
 	}
@@ -556,18 +620,7 @@ func (rs *fileRestorer) startFile(e *entry) (*fileState, error) {
 			return nil, fmt.Errorf("chunk of %d bytes in snapshot exceeds the limit", c.Len)
 		}
 	}
-	f, err := os.OpenFile(e.dst, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	size := contentSize(e.node)
-	if size > 0 {
-		if err := f.Truncate(int64(size)); err != nil {
-			f.Close()
-			return nil, err
-		}
-	}
-	st := &fileState{e: e, f: f, size: size}
+	st := &fileState{e: e, size: contentSize(e.node)}
 	st.pending.Store(1)
 	return st, nil
 }
@@ -592,6 +645,18 @@ func (rs *fileRestorer) release(ctx context.Context, st *fileState) {
 	}
 	err := st.err
 	e := st.e
+	if st.f == nil {
+		if err == nil {
+			err = errors.New("not created")
+		}
+		rs.prog.Done(1, int64(st.size))
+		if ctx.Err() != nil {
+			e.failed.Store(true)
+			return
+		}
+		rs.fail(e, err)
+		return
+	}
 	if err == nil && rs.opts.Verify {
 		if err = checkContent(st.f, e.node, rs.opts.BlobID); err != nil {
 			err = fmt.Errorf("verify: %w", err)
@@ -684,11 +749,9 @@ func (rs *fileRestorer) restoreOther(e *entry) {
 	case repo.NodeSymlink:
 		err = os.Symlink(n.LinkTarget, e.dst)
 	case repo.NodeFIFO:
-		err = unix.Mkfifo(e.dst, 0o600)
-	case repo.NodeCharDev:
-		err = unix.Mknod(e.dst, unix.S_IFCHR|0o600, int(n.Rdev))
-	case repo.NodeBlockDev:
-		err = unix.Mknod(e.dst, unix.S_IFBLK|0o600, int(n.Rdev))
+		err = mkfifo(e.dst)
+	case repo.NodeCharDev, repo.NodeBlockDev:
+		err = mknod(e.dst, n.Type == repo.NodeCharDev, n.Rdev)
 	}
 	if err == nil {
 		err = rs.setMeta(nil, e)
@@ -829,23 +892,4 @@ func (rs *fileRestorer) ids(n *repo.Node) (uid, gid int) {
 		}
 	}
 	return uid, gid
-}
-
-func setTimes(path string, n *repo.Node) error {
-	atime := n.AccessTime
-	if atime.IsZero() {
-		atime = n.ModTime
-	}
-	if n.ModTime.IsZero() {
-		return nil
-	}
-	ts := []unix.Timespec{timespec(atime), timespec(n.ModTime)}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return &fs.PathError{Op: "set times", Path: path, Err: err}
-	}
-	return nil
-}
-
-func timespec(t time.Time) unix.Timespec {
-	return unix.NsecToTimespec(t.UnixNano())
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package restore
 
 import (
@@ -452,6 +454,33 @@ func TestFilesCancel(t *testing.T) {
 	cancel()
 	if _, err := Files(ctx, s, sn, t.TempDir(), restoreOpts(s)); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}
+
+type cancelProgress struct {
+	cancel context.CancelFunc
+	n      atomic.Int64
+}
+
+func (p *cancelProgress) Total(items, bytes int64) {}
+func (p *cancelProgress) Done(items, bytes int64) {
+	if p.n.Add(items) == 3 {
+		p.cancel()
+	}
+}
+
+func TestFilesCancelMidway(t *testing.T) {
+	s := newFakeRepo()
+	src := makeTree(t)
+	sn := snapshotDir(t, s, src, 4<<10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := restoreOpts(s)
+	opts.Progress = &cancelProgress{cancel: cancel}
+	opts.Workers = 1
+	st, err := Files(ctx, s, sn, t.TempDir(), opts)
+	if !errors.Is(err, context.Canceled) || len(st.Failed) != 0 {
+		t.Errorf("err = %v, failed %v; want context.Canceled and no failures", err, st.Failed)
 	}
 }
 

@@ -141,14 +141,19 @@ func (s *errorSink) result() ([]Failure, error) {
 // bufPool recycles blob buffers.
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 
+// getBuf returns a pooled buffer of length n. Its capacity has room for
+// one more byte (the repository's decompressor wants it to detect an
+// overlong frame) and is rounded up so buffers fit chunks of other sizes.
 func getBuf(n int) *[]byte {
 	p := bufPool.Get().(*[]byte)
-	if cap(*p) < n {
-		*p = make([]byte, n)
+	if cap(*p) < n+1 {
+		*p = make([]byte, (n+1+bufRound-1)/bufRound*bufRound)
 	}
 	*p = (*p)[:n]
 	return p
 }
+
+const bufRound = 64 << 10
 
 func putBuf(p *[]byte) {
 	if p != nil && cap(*p) <= 64<<20 {

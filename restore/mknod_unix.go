@@ -1,0 +1,7 @@
+//go:build unix && !freebsd
+
+package restore
+
+import "golang.org/x/sys/unix"
+
+func mknodDev(path string, mode uint32, rdev uint64) error { return unix.Mknod(path, mode, int(rdev)) }
