@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-
 	"github.com/bunkerbackup/bunker/repo"
 	_ "github.com/bunkerbackup/bunker/vmdisk/all"
 )

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-
 	"github.com/bunkerbackup/bunker/chunk"
 	"github.com/bunkerbackup/bunker/repo"
 	"github.com/bunkerbackup/bunker/vmdisk"

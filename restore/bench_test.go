@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/bunkerbackup/bunker/repo"
-	"github.com/bunkerbackup/bunker/vmdisk"
 	"github.com/bunkerbackup/bunker/repo/repotest"
+	"github.com/bunkerbackup/bunker/vmdisk"
 )
 
 const benchDiskSize = 256 << 20

@@ -9,7 +9,6 @@ import (
 	"os"
 	"sort"
 
-
 	"github.com/bunkerbackup/bunker/repo"
 	"github.com/bunkerbackup/bunker/vmdisk"
 )

@@ -8,7 +8,6 @@ import (
 	"math"
 	"sync"
 
-
 	"github.com/bunkerbackup/bunker/repo"
 	"github.com/bunkerbackup/bunker/vmdisk"
 )

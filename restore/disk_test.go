@@ -15,7 +15,6 @@ import (
 	"sync"
 	"testing"
 
-
 	"github.com/bunkerbackup/bunker/repo"
 	"github.com/bunkerbackup/bunker/vmdisk"
 )

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"testing"
 
-
 	"github.com/bunkerbackup/bunker/repo"
 	"github.com/bunkerbackup/bunker/repo/repotest"
 	"github.com/bunkerbackup/bunker/restore"
