@@ -98,8 +98,10 @@ type Progress interface {
 	Update(Status)
 }
 
-// Status is a backup's progress. Totals grow while the scanner runs and
-// are final once ScanDone is set.
+// Status is a backup's progress. File totals grow while the scanner runs
+// and are final once ScanDone is set; a disk counts as a file, and its size
+// is added to BytesTotal when the disk is opened. BytesDone counts holes
+// and unchanged files too.
 type Status struct {
 	Elapsed    time.Duration
 	FilesDone  uint64
@@ -207,7 +209,9 @@ func Run(ctx context.Context, r Repo, src Sources, opts Options) (*repo.Snapshot
 	if rootErr == nil && len(src.Disks) > 0 {
 		for _, d := range src.Disks {
 			p := d.Path
-			if abs, err := filepath.Abs(p); err == nil && p != "" {
+			if p == "" {
+				p = d.Name
+			} else if abs, err := filepath.Abs(p); err == nil {
 				p = abs
 			}
 			sn.Paths = append(sn.Paths, p)
@@ -232,6 +236,7 @@ func Run(ctx context.Context, r Repo, src Sources, opts Options) (*repo.Snapshot
 	b.sum.DataBlobs = b.dataBlobs.Load()
 	b.sum.DataAdded = b.dataAdded.Load()
 	b.sum.DataAddedPacked = b.dataPacked.Load()
+	// Tree blobs that differ from the parent's, and chunk-list blobs.
 	b.sum.TreeBlobs = b.treeBlobs.Load()
 	sum := b.sum
 	sn.Summary = &sum
@@ -330,7 +335,7 @@ type saveJob struct {
 
 func (b *run) startSavers() {
 	n := runtime.GOMAXPROCS(0)
-	b.jobs = make(chan saveJob, 4*n)
+	b.jobs = make(chan saveJob, 2*n)
 	for range n {
 		b.savers.Add(1)
 		go b.saver()

@@ -68,6 +68,8 @@ func (b *run) disk(src DiskSource) (repo.Disk, error) {
 		return repo.Disk{}, fmt.Errorf("backup: disk %q needs a name", src.Path)
 	}
 	b.setCurrent(path)
+	b.filesTotal.Add(1)
+	defer b.filesDone.Add(1)
 	if path != "" {
 		if _, err := os.Stat(path); err != nil {
 			return repo.Disk{}, fmt.Errorf("backup: disk %s: %w", path, err)

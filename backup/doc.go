@@ -35,6 +35,16 @@
 // inode equal those recorded in the parent's disk of the same name keeps the
 // parent's disk record without being read.
 //
+// # Metadata
+//
+// Nodes record type, permissions, owner and group (ids and names), mtime,
+// ctime, inode, device, link count (so restore can re-link hard links),
+// device numbers, link targets and extended attributes. Atime is recorded
+// for regular files only, which are read with O_NOATIME: listing a
+// directory or reading a link updates its atime, which would change every
+// tree on every backup. A file with several hard links is read once per
+// backup; its other names take the content of the first.
+//
 // # Tree layout
 //
 // The root tree mirrors the absolute source paths: backing up /home/a and

@@ -39,6 +39,9 @@ type walker struct {
 
 	users  map[uint32]string
 	groups map[uint32]string
+	// links maps the (device, inode) of files with several hard links to
+	// the first one read in this backup: the others take its content.
+	links map[[2]uint64]*fileState
 
 	filesNew, filesChanged, filesUnmodified atomic.Uint64
 	dirsNew, dirsChanged, dirsUnmodified    atomic.Uint64
@@ -62,17 +65,22 @@ func (b *run) files(paths []string) (*repo.ID, error) {
 		run:     b,
 		excl:    excl,
 		fileJob: make(chan *fileState, 2*n),
-		pool:    chunk.NewPool(8*n, b.fileParams.Min),
+		pool:    chunk.NewPool(4*n, min(b.fileParams.Max, b.fileParams.Min+2<<b.fileParams.AvgBits)),
 		users:   map[uint32]string{},
 		groups:  map[uint32]string{},
+		links:   map[[2]uint64]*fileState{},
 	}
-	for range n {
+	readers := make([]*fileReader, n)
+	for i := range readers {
 		split, err := chunk.NewSplitter(b.pol, b.fileParams, w.pool)
 		if err != nil {
 			return nil, err
 		}
 		rd := &fileReader{w: w, buf: make([]byte, readBufSize)}
 		rd.seg = chunk.NewSegmenter(split, rd.emit)
+		readers[i] = rd
+	}
+	for _, rd := range readers {
 		w.readers.Add(1)
 		go rd.loop()
 	}
@@ -267,6 +275,14 @@ func (w *walker) addEntry(d *dirState, name, full string, fi fs.FileInfo, dev ui
 		f.pending.Store(1)
 		d.pending.Add(1)
 		d.add(node, f)
+		if node.Links > 1 {
+			key := [2]uint64{node.DeviceID, node.Inode}
+			if first := w.links[key]; first != nil {
+				first.follow(f)
+				return
+			}
+			w.links[key] = f
+		}
 		select {
 		case w.fileJob <- f:
 		case <-w.ctx.Done():
@@ -398,6 +414,10 @@ type fileState struct {
 	content []repo.Chunk
 	failed  bool
 	pending atomic.Int64
+
+	mu        sync.Mutex // guards finished and followers
+	finished  bool
+	followers []*fileState
 }
 
 func (f *fileState) chunkSaved() { f.release() }
@@ -410,8 +430,38 @@ func (f *fileState) release() {
 		f.node.Content = f.content
 	}
 	f.content = nil
+	f.mu.Lock()
+	f.finished = true
+	followers := f.followers
+	f.followers = nil
+	f.mu.Unlock()
+	for _, o := range followers {
+		f.lead(o)
+	}
 	f.dir.w.filesDone.Add(1)
 	f.dir.childDone()
+}
+
+// follow makes o, another hard link to f's file, take f's content when f
+// is complete instead of reading the file again.
+func (f *fileState) follow(o *fileState) {
+	f.mu.Lock()
+	if !f.finished {
+		f.followers = append(f.followers, o)
+		f.mu.Unlock()
+		return
+	}
+	f.mu.Unlock()
+	f.lead(o)
+}
+
+// lead completes the follower o from the complete file f.
+func (f *fileState) lead(o *fileState) {
+	o.failed = f.failed
+	o.content = f.node.Content
+	o.node.Size = f.node.Size
+	f.dir.w.bytesDone.Add(o.node.Size)
+	o.release()
 }
 
 // fileReader reads files and cuts them into chunks.

@@ -69,6 +69,7 @@ func TestFilesRoundTrip(t *testing.T) {
 	r, be := newRepo(t)
 	ctx := context.Background()
 	var warned []string
+	opened := filesOpened.Load()
 	sn, err := Files(ctx, r, []string{dir}, Options{
 		Hostname: "testhost",
 		Tags:     []string{"b", "a"},
@@ -80,6 +81,10 @@ func TestFilesRoundTrip(t *testing.T) {
 	}
 	if len(warned) > 0 || sn.Incomplete {
 		t.Fatalf("warnings: %v", warned)
+	}
+	// The empty file is not opened, the second hard link not read again.
+	if n := filesOpened.Load() - opened; n != 8 {
+		t.Errorf("%d files opened, want 8", n)
 	}
 	if sn.Hostname != "testhost" || !slices.Equal(sn.Tags, []string{"a", "b"}) || !sn.Time.Equal(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) {
 		t.Errorf("snapshot fields: %+v", sn)
@@ -346,7 +351,7 @@ func TestIncremental(t *testing.T) {
 		t.Errorf("opened %d files, want 1", n)
 	}
 	s = third.Summary
-	if s.FilesChanged != 1 || s.FilesUnmodified != 9 || s.DirsChanged < 2 || s.DirsUnmodified != 2 || s.DataBlobs != 1 {
+	if s.FilesChanged != 1 || s.FilesUnmodified != 9 || s.DirsChanged < 2 || s.DirsUnmodified != 2 || s.DataBlobs == 0 || s.DataAdded != 3<<20 {
 		t.Errorf("summary %+v", s)
 	}
 	got := content(t, r, lookup(t, r, third, filepath.Join(dir, "sub", "text.txt")))
@@ -532,5 +537,43 @@ func TestOneFileSystem(t *testing.T) {
 	}
 	if c := children(t, r, n); len(c) != 0 {
 		t.Errorf("mount point %s was descended: %q", sub, c)
+	}
+}
+
+func FuzzMatch(f *testing.F) {
+	f.Add("*.tmp", "/a/b.tmp", []byte("# c\n*.o\n"))
+	f.Add("/x/**/[a-c]?/\\*", "/x/1/2/ab/*", []byte(""))
+	f.Add("**/**/**", "//a//b/", []byte("\n\n  \t"))
+	f.Fuzz(func(t *testing.T, pattern, path string, file []byte) {
+		ok, err := Match(pattern, path)
+		if err != nil && ok {
+			t.Fatal("match with error")
+		}
+		for _, p := range ParseExcludeFile(file) {
+			if p == "" || strings.HasPrefix(p, "#") || strings.TrimSpace(p) != p {
+				t.Fatalf("bad pattern %q", p)
+			}
+		}
+	})
+}
+
+func TestFilesAndDisksInOneSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "f"), []byte("file"))
+	data := diskContent(8 << 20)
+	r, be := newRepo(t)
+	sn, err := Run(context.Background(), r, Sources{
+		Paths: []string{dir},
+		Disks: []DiskSource{{Name: "vm", Image: newMemImage(data, 64<<10, false)}},
+	}, Options{Tags: []string{"job"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn2, err := reopen(t, be).LoadSnapshot(context.Background(), sn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sn2.Tree == nil || len(sn2.Disks) != 1 || sn2.Disks[0].Name != "vm" || !slices.Equal(sn2.Paths, []string{dir, "vm"}) {
+		t.Errorf("snapshot %+v", sn2)
 	}
 }

@@ -148,3 +148,5 @@ func reopen(t testing.TB, be *mem.Backend) *repo.Repository {
 	}
 	return r
 }
+
+func memBackend() *mem.Backend { return mem.New() }

@@ -18,17 +18,6 @@ type Params struct {
 	AvgBits int `json:"avg_bits"`
 }
 
-// Default parameters. The repository stores the parameters it was created
-// with; these are the values new repositories get.
-var (
-	// DefaultFileParams are restic's parameters: chunks of about 1.5 MiB.
-	DefaultFileParams = Params{Min: 512 << 10, Max: 8 << 20, AvgBits: 20}
-	// DefaultDiskParams give chunks of about 320 KiB: small enough that a
-	// few scattered changed pages of a disk do not rewrite megabytes, large
-	// enough that the index of a 2 TiB disk stays small.
-	DefaultDiskParams = Params{Min: 64 << 10, Max: 2 << 20, AvgBits: 18}
-)
-
 const windowSize = 64 // the Rabin window of restic/chunker
 
 // Validate reports whether p can be used for chunking.

@@ -8,6 +8,12 @@ import (
 	"github.com/zeebo/blake3"
 )
 
+// Parameters for tests: restic's for files, and a disk set.
+var (
+	fileParams = Params{Min: 512 << 10, Max: 8 << 20, AvgBits: 20}
+	diskParams = Params{Min: 64 << 10, Max: 2 << 20, AvgBits: 18}
+)
+
 // testPol is restic's test polynomial.
 const testPol = 0x3DA3358B4DC173
 
@@ -56,7 +62,7 @@ func lengths(chunks [][]byte) []int {
 
 func ExampleSplitter() {
 	data := testData(4<<20, 1)
-	s, err := NewSplitter(testPol, DefaultDiskParams, nil)
+	s, err := NewSplitter(testPol, diskParams, nil)
 	if err != nil {
 		panic(err)
 	}
@@ -84,7 +90,7 @@ func ExampleSplitter() {
 
 func TestSplitterPieceSizesDoNotMatter(t *testing.T) {
 	data := testData(6<<20, 2)
-	s, err := NewSplitter(testPol, DefaultDiskParams, nil)
+	s, err := NewSplitter(testPol, diskParams, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +99,8 @@ func TestSplitterPieceSizesDoNotMatter(t *testing.T) {
 		t.Fatal("chunks do not concatenate to the input")
 	}
 	for i, c := range want {
-		if len(c) > DefaultDiskParams.Max || (len(c) < DefaultDiskParams.Min && i != len(want)-1) {
-			t.Errorf("chunk %d has length %d outside [%d, %d]", i, len(c), DefaultDiskParams.Min, DefaultDiskParams.Max)
+		if len(c) > diskParams.Max || (len(c) < diskParams.Min && i != len(want)-1) {
+			t.Errorf("chunk %d has length %d outside [%d, %d]", i, len(c), diskParams.Min, diskParams.Max)
 		}
 	}
 	for _, step := range []int{1 << 20, 4096, 65537, 333} {
@@ -135,7 +141,7 @@ func TestSplitterMaxSize(t *testing.T) {
 
 func TestSplitterResetAfterFlush(t *testing.T) {
 	data := testData(3<<20, 3)
-	s, err := NewSplitter(testPol, DefaultDiskParams, nil)
+	s, err := NewSplitter(testPol, diskParams, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +160,7 @@ func TestParamsAndPolynomial(t *testing.T) {
 			t.Errorf("%+v accepted", p)
 		}
 	}
-	if err := DefaultFileParams.Validate(); err != nil {
+	if err := fileParams.Validate(); err != nil {
 		t.Error(err)
 	}
 	if err := CheckPolynomial(testPol); err != nil {
@@ -163,7 +169,7 @@ func TestParamsAndPolynomial(t *testing.T) {
 	if err := CheckPolynomial(testPol ^ 1); err == nil {
 		t.Error("reducible polynomial accepted")
 	}
-	if _, err := NewSplitter(0x1234, DefaultDiskParams, nil); err == nil {
+	if _, err := NewSplitter(0x1234, diskParams, nil); err == nil {
 		t.Error("NewSplitter accepted a bad polynomial")
 	}
 	pol, err := RandomPolynomial()
@@ -177,7 +183,7 @@ func TestParamsAndPolynomial(t *testing.T) {
 
 func TestSplitterNoAllocs(t *testing.T) {
 	data := testData(4<<20, 4)
-	s, err := NewSplitter(testPol, DefaultDiskParams, NewPool(4, DefaultDiskParams.Max))
+	s, err := NewSplitter(testPol, diskParams, NewPool(4, diskParams.Max))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,9 +226,9 @@ func benchSplit(b *testing.B, p Params, hash bool) {
 	}
 }
 
-func BenchmarkSplitDisk(b *testing.B)          { benchSplit(b, DefaultDiskParams, false) }
-func BenchmarkSplitFile(b *testing.B)          { benchSplit(b, DefaultFileParams, false) }
-func BenchmarkSplitDiskKeyedHash(b *testing.B) { benchSplit(b, DefaultDiskParams, true) }
+func BenchmarkSplitDisk(b *testing.B)          { benchSplit(b, diskParams, false) }
+func BenchmarkSplitFile(b *testing.B)          { benchSplit(b, fileParams, false) }
+func BenchmarkSplitDiskKeyedHash(b *testing.B) { benchSplit(b, diskParams, true) }
 
 func BenchmarkBLAKE3Zeros(b *testing.B) {
 	h := blake3.New()

@@ -39,8 +39,15 @@
 //  4. A chunk that is entirely zero (possible only in rare alignments) is a
 //     hole as well.
 //
-// Disks use [DefaultDiskParams] (min 64 KiB, about 320 KiB mean, max 2 MiB);
-// files use [DefaultFileParams] (restic's: min 512 KiB, about 1.5 MiB mean,
-// max 8 MiB), with the same zero rule, so sparse files and zero runs inside
-// files cost nothing.
+// The repository config holds two parameter sets, one for disks and one for
+// files; both use the same zero rule, so sparse files and zero runs inside
+// files cost nothing. The mean chunk of a long data run is about
+// Min + 2^AvgBits; a data run shorter than that is one chunk, so disks with
+// fragmented data (many short data runs) have smaller chunks on average.
+// A window of 64 zero bytes has fingerprint zero and so matches any mask:
+// past Min, a chunk ends at the first such window. File-system images are
+// full of them (the zero padding after every small file), which anchors
+// boundaries to file ends and makes the mean chunk there little more than
+// Min. TestDiskParamsExperiment measures deduplication against chunk count
+// on a real disk image; TestZeroRunExperiment the effect of MinZeroRun.
 package chunk

@@ -132,7 +132,7 @@ func comparePieces(t *testing.T, name string, got, want []piece) {
 // one Write, random piece sizes, and zero ranges given as WriteZeros all
 // give the reference segmentation.
 func TestSegmenterCanonical(t *testing.T) {
-	s, err := NewSplitter(testPol, DefaultDiskParams, nil)
+	s, err := NewSplitter(testPol, diskParams, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestSegmenterCanonical(t *testing.T) {
 }
 
 func TestSegmenterAllZeroAndEmpty(t *testing.T) {
-	s, _ := NewSplitter(testPol, DefaultDiskParams, nil)
+	s, _ := NewSplitter(testPol, diskParams, nil)
 	c := &collector{}
 	seg := NewSegmenter(s, c.emit)
 	if err := seg.Close(); err != nil || len(c.pieces) != 0 {
@@ -269,7 +269,7 @@ func BenchmarkSegmenter(b *testing.B) {
 	for off := 0; off < len(data); off += 2 << 20 {
 		clear(data[off : off+1<<20])
 	}
-	s, _ := NewSplitter(testPol, DefaultDiskParams, NewPool(4, DefaultDiskParams.Max))
+	s, _ := NewSplitter(testPol, diskParams, NewPool(4, diskParams.Max))
 	seg := NewSegmenter(s, func(p Piece) error {
 		if p.Data != nil {
 			p.Data.Release()

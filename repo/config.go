@@ -26,7 +26,7 @@ type ChunkerParams struct {
 // (see docs/benchmarks.md); callers of Init may override both.
 var (
 	DefaultFileChunker = ChunkerParams{Min: 512 << 10, AvgBits: 20, Max: 8 << 20}
-	DefaultDiskChunker = ChunkerParams{Min: 64 << 10, AvgBits: 17, Max: 1 << 20}
+	DefaultDiskChunker = ChunkerParams{Min: 32 << 10, AvgBits: 16, Max: 512 << 10}
 )
 
 func (p ChunkerParams) validate() error {
@@ -48,6 +48,10 @@ type Config struct {
 	DiskChunker       ChunkerParams
 	// Compression is "auto" (zstd when it pays) or "off".
 	Compression string
+	// MinRetention is the minimum retention period ("30d", "1y2m"; empty
+	// for none): no snapshot younger than it is removed. Package retention
+	// parses it.
+	MinRetention string
 }
 
 type configJSON struct {
@@ -57,6 +61,7 @@ type configJSON struct {
 	FileChunker       ChunkerParams `json:"file_chunker"`
 	DiskChunker       ChunkerParams `json:"disk_chunker"`
 	Compression       string        `json:"compression"`
+	MinRetention      string        `json:"min_retention,omitempty"`
 }
 
 // MarshalJSON encodes the config as stored (the polynomial in hex).
@@ -68,6 +73,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		FileChunker:       c.FileChunker,
 		DiskChunker:       c.DiskChunker,
 		Compression:       c.Compression,
+		MinRetention:      c.MinRetention,
 	})
 }
 
@@ -88,6 +94,7 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 		FileChunker:       j.FileChunker,
 		DiskChunker:       j.DiskChunker,
 		Compression:       j.Compression,
+		MinRetention:      j.MinRetention,
 	}
 	return nil
 }
@@ -137,7 +144,7 @@ func (c Config) validate() error {
 	default:
 		return fmt.Errorf("unknown compression %q", c.Compression)
 	}
-	return nil
+	return validRetentionPeriod(c.MinRetention)
 }
 
 // Polynomials over GF(2) are uint64 bit sets: bit i is the coefficient of x^i.

@@ -61,6 +61,7 @@ type InitOptions struct {
 	FileChunker       ChunkerParams
 	DiskChunker       ChunkerParams
 	Compression       string // "auto" (default) or "off"
+	MinRetention      string // minimum retention period such as "30d"; "" for none
 }
 
 // Init creates a repository in be, protected by password. It fails with
@@ -79,6 +80,7 @@ func Init(ctx context.Context, be backend.Backend, password string, opts InitOpt
 		FileChunker:       opts.FileChunker,
 		DiskChunker:       opts.DiskChunker,
 		Compression:       opts.Compression,
+		MinRetention:      opts.MinRetention,
 	}
 	var rid [32]byte
 	if _, err := rand.Read(rid[:]); err != nil {
@@ -286,7 +288,7 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 	r.pmu.Unlock()
 
 	payload, compressed := data, false
-	if r.cfg.Compression != "off" && len(data) >= 64 {
+	if r.cfg.Compression != "off" && len(data) >= 64 && worthCompressing(data) {
 		cp := bufPool.Get().(*[]byte)
 		defer bufPool.Put(cp)
 		*cp = compress((*cp)[:0], data)
