@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/bunkerbackup/bunker/repo/backend"
@@ -194,6 +195,7 @@ func openKey(ctx context.Context, be backend.Backend, password string) (*masterK
 	}
 	sort.Strings(names)
 	var newer, firstErr error
+	var damaged []string
 	for _, name := range names {
 		id, err := ParseID(name)
 		if err != nil {
@@ -208,6 +210,9 @@ func openKey(ctx context.Context, be backend.Backend, password string) (*masterK
 				firstErr = fmt.Errorf("load key %s: %w", id.Str(), err)
 			}
 			continue
+		}
+		if FileID(b) != id {
+			damaged = append(damaged, "keys/"+id.Str())
 		}
 		kf, err := parseKeyFile(b)
 		if errors.Is(err, ErrNewerFormat) {
@@ -230,6 +235,9 @@ func openKey(ctx context.Context, be backend.Backend, password string) (*masterK
 	}
 	if len(names) == 0 && firstErr == nil {
 		return nil, ID{}, fmt.Errorf("no key files found: %w", ErrWrongPassword)
+	}
+	if len(damaged) > 0 {
+		return nil, ID{}, fmt.Errorf("%w; damaged key file %s (its content does not match its name): if the password is right, its key is lost, open the repository with another password", ErrWrongPassword, strings.Join(damaged, ", "))
 	}
 	return nil, ID{}, ErrWrongPassword
 }

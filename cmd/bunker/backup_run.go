@@ -56,6 +56,17 @@ func (g *globalOptions) runBackup(ctx context.Context, r *repo.Repository, src b
 	prog := g.newProgress("backing up")
 	opts.Progress = prog
 	opts.Warn = func(path string, err error) { g.out.warn("backup", path, err) }
+	if !opts.DryRun {
+		// Packs of an interrupted backup that never got their index are
+		// indexed now, so their blobs are reused instead of stored again.
+		n, _, err := r.IndexOrphanPacks(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			g.out.verbosef(1, "indexed %d pack(s) left by an interrupted backup", n)
+		}
+	}
 	sn, err := backup.Run(ctx, r, src, opts)
 	prog.done()
 	if err != nil {
@@ -118,7 +129,15 @@ func (g *globalOptions) backupSummary(sn *repo.Snapshot, dryRun bool) {
 		verb = "Would add to the repository"
 	}
 	g.out.printf("%s: %s (%s stored)\n", verb, humanize.IBytes(s.DataAdded), humanize.IBytes(s.DataAddedPacked))
-	g.out.printf("Processed %d files, %s in %s\n", s.TotalFilesProcessed, humanize.IBytes(s.TotalBytesProcessed), elapsed.Round(time.Millisecond))
+	if sn.Tree != nil {
+		g.out.printf("Processed %d files", s.TotalFilesProcessed)
+		if len(sn.Disks) > 0 {
+			g.out.printf(" and %d disk%s", len(sn.Disks), plural(len(sn.Disks)))
+		}
+	} else {
+		g.out.printf("Processed %d disk%s", len(sn.Disks), plural(len(sn.Disks)))
+	}
+	g.out.printf(", %s in %s\n", humanize.IBytes(s.TotalBytesProcessed), elapsed.Round(time.Millisecond))
 	switch {
 	case dryRun:
 		g.out.printf("dry run: no snapshot saved\n")

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 
 	"github.com/bunkerbackup/bunker/repo"
+	"github.com/bunkerbackup/bunker/vmdisk"
 )
 
 // Exit codes (PRODUCT.md). Scripts must treat any code not listed as failure.
@@ -113,6 +115,18 @@ func hints(err error) []string {
 		out = append(out, "check --repo (or BUNKER_REPOSITORY), or create a repository with 'bunker init'")
 	case errors.Is(err, repo.ErrWrongPassword):
 		out = append(out, "check --password-file, --password-command or BUNKER_PASSWORD")
+	case errors.Is(err, vmdisk.ErrInUse):
+		out = append(out, "back up a frozen copy (an LVM, libvirt or ZFS snapshot: see docs/consistent-snapshots.md), or add --force for a crash-consistent copy")
+	case errors.Is(err, vmdisk.ErrUnsupported):
+		out = append(out, "convert the image with 'qemu-img convert -O raw' (or vmdk, vhd) and back up the result")
+	case errors.Is(err, vmdisk.ErrUnknownFormat):
+		out = append(out, "name the format with --format (raw, vmdk, vhd, vhdx, qcow2)")
+	case errors.Is(err, repo.ErrNewerFormat):
+		out = append(out, "upgrade bunker")
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		out = append(out, "free space where the repository lives (or run 'bunker forget --prune'); nothing half-written is referenced, earlier snapshots are intact")
+	case errors.Is(err, syscall.EROFS):
+		out = append(out, "the repository's file system is mounted read-only: remount it read-write, or use commands that only read (snapshots, ls, restore, check)")
 	}
 	return out
 }

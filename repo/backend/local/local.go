@@ -69,6 +69,8 @@ func typeDir(t backend.FileType) string {
 		return "data"
 	case backend.LockFile:
 		return "locks"
+	case backend.ProtectFile:
+		return "protect"
 	}
 	return string(t)
 }
@@ -81,7 +83,7 @@ func checkHandle(h backend.Handle) error {
 		return fmt.Errorf("invalid file name %q", h.Name)
 	}
 	switch h.Type {
-	case backend.KeyFile, backend.SnapshotFile, backend.IndexFile, backend.PackFile, backend.LockFile:
+	case backend.KeyFile, backend.SnapshotFile, backend.IndexFile, backend.PackFile, backend.LockFile, backend.ProtectFile:
 		return nil
 	}
 	return fmt.Errorf("invalid file type %q", h.Type)
@@ -90,13 +92,12 @@ func checkHandle(h backend.Handle) error {
 // describe turns the errors a full or read-only file system produces into a
 // message that says what happened and where.
 func describe(op, path string, err error) error {
-	switch {
-	case errors.Is(err, syscall.ENOSPC):
-		return fmt.Errorf("%s %s: no space left on device: %w", op, path, err)
-	case errors.Is(err, syscall.EROFS):
-		return fmt.Errorf("%s %s: read-only file system: %w", op, path, err)
-	case errors.Is(err, syscall.EDQUOT):
-		return fmt.Errorf("%s %s: disk quota exceeded: %w", op, path, err)
+	// Name the final path once, with the bare errno: the temporary file's
+	// name in the underlying PathError means nothing to the user.
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EROFS, syscall.EDQUOT} {
+		if errors.Is(err, errno) {
+			return fmt.Errorf("%s %s: %w", op, path, errno)
+		}
 	}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
