@@ -17,6 +17,7 @@ type pkgInfo struct {
 	Doc        string
 	Imports    []string
 	Deps       []string
+	GoFiles    []string
 }
 
 const mod = "github.com/bunkerbackup/bunker"
@@ -100,8 +101,8 @@ func TestImportRules(t *testing.T) {
 // TestPackageDocs requires a package doc comment on every library package.
 func TestPackageDocs(t *testing.T) {
 	for _, p := range listPackages(t) {
-		if p.Name == "main" {
-			continue
+		if p.Name == "main" || len(p.GoFiles) == 0 {
+			continue // commands, and directories holding only tests
 		}
 		if strings.TrimSpace(p.Doc) == "" {
 			t.Errorf("package %s has no package doc comment", rel(p.ImportPath))

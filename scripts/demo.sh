@@ -28,12 +28,16 @@ head -c $((2 * 1024 * 1024)) /dev/urandom >src/data/random.bin
 truncate -s 8M src/data/sparse.img
 ln -s ../hello.txt src/etc/hello-link
 
-# A 64 MiB disk with an MBR partition table, 4 MiB of data and holes.
+# A 64 MiB disk with an MBR partition table, an ext4 file system holding the
+# directory in partition 1, 4 MiB of data in partition 2, and holes.
 truncate -s 64M disk.raw
 if command -v sfdisk >/dev/null 2>&1; then
   printf 'label: dos\nstart=2048, size=61440, type=83\nstart=63488, type=83\n' | sfdisk -q disk.raw
+  if command -v mkfs.ext4 >/dev/null 2>&1; then
+    mkfs.ext4 -q -F -L demo-root -d src -E offset=1048576 disk.raw 30M
+  fi
 fi
-head -c $((4 * 1024 * 1024)) /dev/urandom | dd of=disk.raw bs=1M seek=8 conv=notrunc status=none
+head -c $((4 * 1024 * 1024)) /dev/urandom | dd of=disk.raw bs=1M seek=40 conv=notrunc status=none
 if command -v qemu-img >/dev/null 2>&1; then
   qemu-img convert -f raw -O vmdk disk.raw disk.vmdk
   DISK=disk.vmdk
@@ -47,6 +51,11 @@ run "$BUNKER" backup --tag demo --disk "$DISK" --name vm1
 run "$BUNKER" snapshots
 run "$BUNKER" ls latest --tag demo
 run "$BUNKER" volumes latest
+if command -v mkfs.ext4 >/dev/null 2>&1 && command -v sfdisk >/dev/null 2>&1; then
+  # files inside the disk's ext4 partition, read without mounting
+  run "$BUNKER" ls -l latest disk:vm1:p1/etc
+  run "$BUNKER" dump latest disk:vm1:p1/hello.txt
+fi
 run "$BUNKER" restore latest --disk vm1 --to restored.raw --verify
 run "$BUNKER" restore latest --path "$WORK/src" --target restored --verify
 run "$BUNKER" check --read-data

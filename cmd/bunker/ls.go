@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -43,21 +44,26 @@ func newLsCmd(g *globalOptions) *cobra.Command {
 		long   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "ls SNAP [PATH]",
+		Use:   "ls SNAP [PATH | disk:NAME:pN[/PATH]]",
 		Short: "List the files or disks of a snapshot",
 		Long: `List the files of a snapshot, recursively from PATH (default: everything).
 Names that are not printable UTF-8 are shown quoted. For a disk snapshot,
-list its disks and their partitions.` + repoExitStatus(),
+list its disks and their partitions; disk:NAME:pN[/PATH] lists the files of
+the file system in a partition (ext2/3/4, FAT, NTFS, XFS) without mounting it.` + repoExitStatus(),
 		Example: `  bunker ls latest
   bunker ls -l 4f3c2a1b /home/ann
-  bunker ls latest --json | jq -r '.nodes[].path'`,
+  bunker ls latest --json | jq -r '.nodes[].path'
+  bunker ls -l latest disk:vm1:p1/etc`,
 		Args: rangeArgs(1, 2, "a snapshot and optionally a path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return g.withRepo(ctx, noLock, func(r *repo.Repository) error {
+			return g.withRepo(ctx, sharedLock, func(r *repo.Repository) error {
 				sn, err := findSnapshot(ctx, r, args[0], filter)
 				if err != nil {
 					return err
+				}
+				if len(args) == 2 && strings.HasPrefix(args[1], "disk:") {
+					return g.lsDiskFS(ctx, r, sn, strings.TrimPrefix(args[1], "disk:"), long)
 				}
 				start := "/"
 				if len(args) == 2 {
@@ -83,6 +89,30 @@ list its disks and their partitions.` + repoExitStatus(),
 	filter.addFlags(cmd.Flags())
 	cmd.Flags().BoolVarP(&long, "long", "l", false, "show mode, owner, size and mtime")
 	return cmd
+}
+
+// lsDiskFS lists the files of a partition's file system.
+func (g *globalOptions) lsDiskFS(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, spec string, long bool) error {
+	ds, err := parseDiskSpec(spec)
+	if err != nil {
+		return err
+	}
+	if ds.part == 0 {
+		return usageErrorf("ls disk:%s: name a partition, as in disk:%s:p1 (see 'bunker volumes')", spec, ds.name)
+	}
+	d, err := findDisk(sn, ds.name)
+	if err != nil {
+		return err
+	}
+	fsys, err := openPartitionFS(ctx, r, d, ds.part)
+	if err != nil {
+		return err
+	}
+	doc := lsJSON{Snapshot: toSnapshotJSON(sn), Nodes: []nodeJSON{}}
+	if err := collectFSNodes(fsys, orDefault(ds.path, "/"), &doc.Nodes); err != nil {
+		return fmt.Errorf("disk %s partition %d: %w", d.Name, ds.part, err)
+	}
+	return g.out.document(doc, func(w io.Writer) error { return printLs(w, doc, long) })
 }
 
 func collectNodes(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, start string, out *[]nodeJSON) error {
@@ -165,7 +195,14 @@ func printLs(w io.Writer, doc lsJSON, long bool) error {
 		}
 	}
 	for _, d := range doc.Disks {
-		fmt.Fprintf(w, "disk:%s  %s  %s (%s data)  from %s\n", d.Name, d.Format, humanize.IBytes(uint64(d.Size)), humanize.IBytes(uint64(d.DataBytes)), d.Source)
+		note := ""
+		if d.CrashConsistent {
+			note += "  crash-consistent (read while in use)"
+		}
+		if d.ChangedDuringRead {
+			note += "  changed while read"
+		}
+		fmt.Fprintf(w, "disk:%s  %s  %s (%s data)  from %s%s\n", d.Name, d.Format, humanize.IBytes(uint64(d.Size)), humanize.IBytes(uint64(d.DataBytes)), d.Source, note)
 		for _, p := range d.Partitions {
 			fmt.Fprintf(w, "disk:%s:p%d  start %d  %s  %s  %s\n", d.Name, p.Number, p.Start, humanize.IBytes(uint64(p.Size)), p.Type, orDefault(p.Filesystem, "-"))
 		}

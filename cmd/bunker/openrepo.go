@@ -41,17 +41,26 @@ func (g *globalOptions) openRepo(ctx context.Context) (*repo.Repository, error) 
 	if err != nil {
 		return nil, err
 	}
-	r, err := repo.Open(ctx, be, pw)
+	r, err := repo.Open(ctx, be, pw) // its errors name the location
 	if err != nil {
-		return nil, fmt.Errorf("repository %s: %w", be.Location(), err)
+		return nil, err
 	}
 	g.out.verbosef(1, "opened repository %s", be.Location())
 	return r, nil
 }
 
-// withRepo opens the repository, takes a lock (shared or exclusive, or none
-// when lock is nil), runs fn and releases everything.
-func (g *globalOptions) withRepo(ctx context.Context, exclusive *bool, fn func(r *repo.Repository) error) (err error) {
+// lockMode is the lock a command holds on the repository while it runs.
+type lockMode int
+
+const (
+	noLock        lockMode = iota // key management, unlock
+	sharedLock                    // backup, restore, check and the read-only commands
+	exclusiveLock                 // commands that delete data
+)
+
+// withRepo opens the repository, takes the lock, runs fn and releases
+// everything.
+func (g *globalOptions) withRepo(ctx context.Context, lock lockMode, fn func(r *repo.Repository) error) (err error) {
 	r, err := g.openRepo(ctx)
 	if err != nil {
 		return err
@@ -61,21 +70,22 @@ func (g *globalOptions) withRepo(ctx context.Context, exclusive *bool, fn func(r
 			err = cerr
 		}
 	}()
-	if exclusive != nil {
-		l, err := r.Lock(ctx, *exclusive)
+	if lock != noLock {
+		l, err := r.Lock(ctx, lock == exclusiveLock)
 		if err != nil {
 			return err
 		}
-		defer l.Unlock()
+		defer func() {
+			if lerr := l.Err(); lerr != nil {
+				g.out.warn("lock", "", fmt.Errorf("refresh the repository lock: %w", lerr))
+			}
+			if uerr := l.Unlock(); uerr != nil {
+				g.out.warn("lock", "", fmt.Errorf("remove the repository lock: %w (run 'bunker unlock' later)", uerr))
+			}
+		}()
 	}
 	return fn(r)
 }
-
-var (
-	sharedLock    = new(bool)
-	exclusiveLock = func() *bool { b := true; return &b }()
-	noLock        *bool
-)
 
 // whoami returns the host and user names recorded in snapshots and keys.
 func whoami() (host, username string) {

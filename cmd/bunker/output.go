@@ -32,7 +32,10 @@ func (p *printer) verbosef(level int, format string, args ...any) {
 	}
 	msg := fmt.Sprintf(format, args...)
 	if p.g.JSON {
-		p.jsonLine(map[string]any{"message_type": "verbose_status", "message": msg})
+		p.jsonLine(struct {
+			MessageType string `json:"message_type"`
+			Message     string `json:"message"`
+		}{"verbose_status", msg})
 		return
 	}
 	if !p.g.Quiet {
@@ -40,7 +43,7 @@ func (p *printer) verbosef(level int, format string, args ...any) {
 	}
 }
 
-// warnf reports a non-fatal problem with item (a path, may be empty) on
+// warn reports a non-fatal problem with item (a path, may be empty) on
 // stderr: "bunker: warning: ..." or a JSON error line.
 func (p *printer) warn(during, item string, err error) {
 	if p.g.JSON {
@@ -52,7 +55,11 @@ func (p *printer) warn(during, item string, err error) {
 		})
 		return
 	}
-	fmt.Fprintf(p.g.stderr, "bunker: warning: %v\n", err)
+	msg := err.Error()
+	if item != "" && !strings.Contains(msg, item) {
+		msg = displayPath(item) + ": " + msg
+	}
+	fmt.Fprintf(p.g.stderr, "bunker: warning: %s\n", msg)
 }
 
 // jsonLine writes v as one JSON line to stdout.

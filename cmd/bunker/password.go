@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 )
@@ -107,10 +108,13 @@ func (g *globalOptions) prompt(prompt string) (string, error) {
 func (g *globalOptions) runPasswordCommand() (string, error) {
 	var cmd *exec.Cmd
 	if runtime.GOOS == "windows" {
-		cmd = exec.Command("cmd", "/C", g.PasswordCommand)
+		cmd = exec.CommandContext(g.ctx, "cmd", "/C", g.PasswordCommand)
 	} else {
-		cmd = exec.Command("/bin/sh", "-c", g.PasswordCommand)
+		cmd = exec.CommandContext(g.ctx, "/bin/sh", "-c", g.PasswordCommand)
 	}
+	// When interrupted, the shell is killed; its children may hold the
+	// output pipe open, so do not wait for them long.
+	cmd.WaitDelay = time.Second
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = g.stderr

@@ -52,7 +52,7 @@ func (g *globalOptions) startProgress(description string, items bool) *progress 
 			progressbar.OptionUseIECUnits(true),
 			progressbar.OptionShowCount(),
 			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionFullWidth(),
+			progressbar.OptionSetWidth(30),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
 		)

@@ -36,6 +36,10 @@ directories, a leading "/" anchors at the root). --overwrite decides about
 files that exist: always (default), if-changed (size, mtime or content
 differ) or never.
 
+Files from a disk: --disk NAME --partition N --target DIR copies the files of
+the partition's file system (ext2/3/4, FAT, NTFS, XFS; --include PATH for a
+part of it) into DIR, without mounting anything.
+
 Disks: --format raw (sparse file, default), vmdk or vhd; a block device is
 written in place. --partition N restores only partition N. --delta reads an
 existing target and writes only the ranges that differ. --verify re-reads
@@ -47,7 +51,8 @@ is restored and the exit status is 1.` + repoExitStatus(),
   bunker restore 4f3c2a1b --target / --include /etc/nginx --overwrite if-changed
   bunker restore latest --disk vm1 --to /var/lib/libvirt/images/vm1.vmdk --format vmdk --verify
   bunker restore latest --disk vm1 --partition 2 --to /dev/vg0/restore
-  bunker restore latest --disk vm1 --to /var/lib/libvirt/images/vm1.raw --delta`,
+  bunker restore latest --disk vm1 --to /var/lib/libvirt/images/vm1.raw --delta
+  bunker restore latest --disk vm1 --partition 1 --target /tmp/vm1-files --include /etc`,
 		Args: exactArgs(1, "one snapshot (an id prefix or 'latest')"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(cmd); err != nil {
@@ -58,7 +63,10 @@ is restored and the exit status is 1.` + repoExitStatus(),
 				if err != nil {
 					return err
 				}
-				if o.disk.name != "" {
+				switch {
+				case o.disk.name != "" && o.target != "":
+					return g.restorePartitionFiles(cmd.Context(), r, sn, o)
+				case o.disk.name != "":
 					return g.restoreDisk(cmd, r, sn, o.disk)
 				}
 				return g.restoreFiles(cmd, r, sn, o)
@@ -81,7 +89,16 @@ func (o *restoreOptions) validate(cmd *cobra.Command) error {
 	case o.target == "" && o.disk.name == "":
 		return usageErrorf("restore needs --target DIR (files) or --disk NAME --to PATH (a disk)")
 	case o.target != "" && o.disk.name != "":
-		return usageErrorf("--target and --disk are mutually exclusive")
+		// Files out of a partition's file system.
+		if o.disk.partition < 1 || cmd.Flags().Changed("to") {
+			return usageErrorf("--target with --disk restores files from a partition: give --partition N and no --to")
+		}
+		for _, name := range []string{"exclude", "overwrite", "format", "delta", "force", "assume-zeroed", "verify"} {
+			if cmd.Flags().Changed(name) {
+				return usageErrorf("--%s does not apply to restoring files from a partition", name)
+			}
+		}
+		return nil
 	case o.disk.name != "":
 		for _, name := range []string{"include", "exclude", "overwrite"} {
 			if cmd.Flags().Changed(name) {

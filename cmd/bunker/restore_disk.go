@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -12,8 +11,6 @@ import (
 
 	"github.com/bunkerbackup/bunker/repo"
 	"github.com/bunkerbackup/bunker/restore"
-	"github.com/bunkerbackup/bunker/vmdisk"
-	"github.com/bunkerbackup/bunker/vmdisk/raw"
 )
 
 type diskRestoreOptions struct {
@@ -52,29 +49,10 @@ func (o *diskRestoreOptions) validate(cmd *cobra.Command) error {
 	if o.delta && (o.format != "raw" || o.partition > 0) {
 		return usageErrorf("--delta restores a whole disk onto a raw image or a device; it cannot be combined with --format %s or --partition", o.format)
 	}
+	if o.verify && o.partition > 0 {
+		return usageErrorf("--verify checks a whole disk against its digest; a partition's chunks are verified by their ids while restoring")
+	}
 	return nil
-}
-
-// diskTarget opens the restore target: a block device, or a new image file
-// of the chosen format. An existing file or device needs --force.
-func (o *diskRestoreOptions) diskTarget(size int64) (vmdisk.Writer, error) {
-	isDev, err := raw.IsBlockDevice(o.to)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	if isDev {
-		if !o.force {
-			return nil, usageErrorf("%s is a block device: its content will be destroyed; add --force to go ahead", o.to)
-		}
-		if o.format != "raw" {
-			return nil, usageErrorf("--format %s: a block device is written as raw", o.format)
-		}
-		return raw.OpenDevice(o.to, size, o.assumeZeroed)
-	}
-	if _, err := os.Lstat(o.to); err == nil && !o.force {
-		return nil, usageErrorf("%s exists; add --force to replace it, or --delta to update it in place", o.to)
-	}
-	return vmdisk.Create(o.to, o.format, size, "")
 }
 
 func (g *globalOptions) restoreDisk(cmd *cobra.Command, r *repo.Repository, sn *repo.Snapshot, o diskRestoreOptions) error {
@@ -91,10 +69,6 @@ func (g *globalOptions) restoreDisk(cmd *cobra.Command, r *repo.Repository, sn *
 		}
 		what = fmt.Sprintf("disk:%s:p%d", d.Name, o.partition)
 	}
-	w, err := o.diskTarget(length)
-	if err != nil {
-		return err
-	}
 	begin := time.Now()
 	prog := g.newProgress("restoring " + what)
 	opts := restore.DiskOptions{
@@ -106,19 +80,24 @@ func (g *globalOptions) restoreDisk(cmd *cobra.Command, r *repo.Repository, sn *
 			return nil
 		},
 	}
-	var stats restore.DiskStats
-	if o.partition > 0 {
-		stats, err = restore.DiskRange(ctx, r, d, start, length, w, opts)
-	} else {
-		stats, err = restore.Disk(ctx, r, d, w, opts)
-	}
+	stats, err := o.write(ctx, r, d, start, length, opts)
 	prog.done()
-	if cerr := w.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("finish %s: %w", o.to, cerr)
-	}
 	var inc *restore.IncompleteError
 	if err != nil && !errors.As(err, &inc) {
 		return err
+	}
+	if o.verify && err == nil {
+		vprog := g.newProgress("verifying " + what)
+		opts.Progress = vprog
+		var vst restore.DiskStats
+		vst, err = o.verifyTarget(ctx, r, d, opts)
+		vprog.done()
+		if err != nil {
+			return err
+		}
+		if !g.JSON {
+			defer g.out.printf("verified %s: whole-disk digest %s matches the snapshot\n", o.to, shortStr(vst.Digest))
+		}
 	}
 	elapsed := time.Since(begin)
 	if g.JSON {
@@ -135,13 +114,19 @@ func (g *globalOptions) restoreDisk(cmd *cobra.Command, r *repo.Repository, sn *
 			"bytes_written":  stats.BytesWritten,
 			"bytes_read":     stats.BytesRead,
 			"hole_bytes":     stats.HoleBytes,
+			"zeroed_bytes":   stats.ZeroedBytes,
 			"failed_ranges":  len(stats.Failed),
 			"digest":         stats.Digest,
+			"verified":       o.verify,
 			"total_duration": elapsed.Seconds(),
 		})
 	} else {
 		g.out.printf("restored %s of snapshot %s to %s (%s): %s, %s written, %s holes, in %s\n", what, sn.ID.Str(), o.to, o.format,
 			humanize.IBytes(uint64(length)), humanize.IBytes(uint64(stats.BytesWritten)), humanize.IBytes(uint64(stats.HoleBytes)), elapsed.Round(time.Millisecond))
+		if o.delta {
+			g.out.printf("delta: read %s of the target, %d of %d chunks differed, cleared %s of data in holes\n",
+				humanize.IBytes(uint64(stats.BytesRead)), stats.ChunksWritten, stats.Chunks, humanize.IBytes(uint64(stats.ZeroedBytes)))
+		}
 	}
 	return err
 }

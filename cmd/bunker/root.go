@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -32,6 +31,7 @@ type globalOptions struct {
 	// passwordFromEnv is BUNKER_PASSWORD, read once at start.
 	passwordFromEnv string
 
+	ctx    context.Context // cancelled by SIGINT and SIGTERM
 	v      *viper.Viper
 	flags  *pflag.FlagSet
 	stdin  io.Reader
@@ -53,8 +53,14 @@ var settings = []struct{ key, flag, env string }{
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal cancels ctx so that the command stops cleanly
+	// (nothing half-written is referenced); a second one kills at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 
-	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
+	g := &globalOptions{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
 	g.out = &printer{g: g}
 	root := newRootCmd(g)
 	root.SetArgs(args)
@@ -80,7 +86,7 @@ whole disks, single partitions and files.
 The repository and password come from flags, environment variables
 (BUNKER_REPOSITORY, BUNKER_PASSWORD, BUNKER_PASSWORD_FILE,
 BUNKER_PASSWORD_COMMAND, BUNKER_CONFIG, BUNKER_CACHE_DIR) or the config file,
-in that order of precedence.` + exitStatusHelp(),
+in that order of precedence.` + repoExitStatus(helpPartial),
 		Example: `  bunker init -r /srv/backup
   bunker backup -r /srv/backup --tag nightly /etc /home
   bunker backup -r /srv/backup --disk /var/lib/libvirt/images/vm1.qcow2
@@ -114,7 +120,7 @@ in that order of precedence.` + exitStatusHelp(),
 		newBackupCmd(g),
 		newSnapshotsCmd(g),
 		newLsCmd(g),
-		//newVolumesCmd(g),
+		newVolumesCmd(g),
 		newDumpCmd(g),
 		newRestoreCmd(g),
 		newDiffCmd(g),
@@ -124,96 +130,35 @@ in that order of precedence.` + exitStatusHelp(),
 		newVersionCmd(g),
 		newGenerateCmd(g),
 	)
-	root.CompletionOptions.DisableDescriptions = false
-	for _, c := range root.Commands() {
-		c.DisableAutoGenTag = true
-	}
+	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
+	decorate(root)
 	return root
 }
 
-// resolve applies environment variables and the config file to the global
-// flags that were not given on the command line (flag > env > file > default).
-func (g *globalOptions) resolve() error {
-	v := viper.New()
-	v.SetConfigType("yaml")
-	for _, s := range settings {
-		if err := v.BindPFlag(s.key, g.flags.Lookup(s.flag)); err != nil {
-			return err
+// decorate gives the commands cobra adds (completion, help) the exit status
+// section and examples every bunker command has.
+func decorate(c *cobra.Command) {
+	c.DisableAutoGenTag = true
+	if !strings.Contains(c.Long, "EXIT STATUS") {
+		if c.Long == "" {
+			c.Long = c.Short
 		}
-		if err := v.BindEnv(s.key, s.env); err != nil {
-			return err
-		}
+		c.Long = strings.TrimRight(c.Long, "\n") + exitStatusHelp()
 	}
-	path, explicit := g.configPath()
-	if path != "" {
-		v.SetConfigFile(path)
-		if err := v.ReadInConfig(); err != nil {
-			if explicit || !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("read config file %s: %w", path, err)
-			}
-		} else {
-			g.ConfigFile = path
-		}
-	}
-	g.v = v
-	g.Repo = v.GetString("repository")
-	g.PasswordFile = v.GetString("password-file")
-	g.PasswordCommand = v.GetString("password-command")
-	g.CacheDir = v.GetString("cache-dir")
-	g.passwordFromEnv = os.Getenv("BUNKER_PASSWORD")
-	if g.JSON {
-		g.Quiet = true
-	}
-	if g.Verbose > 0 {
-		for _, s := range settings {
-			if src := g.source(s.key); src != "" {
-				g.out.verbosef(1, "%s from %s", s.key, src)
-			}
-		}
-	}
-	return nil
-}
-
-// configPath returns the config file to read and whether the user named it
-// (a named file must exist; the default locations are optional).
-func (g *globalOptions) configPath() (string, bool) {
-	if g.ConfigFile != "" {
-		return g.ConfigFile, true
-	}
-	if p := os.Getenv("BUNKER_CONFIG"); p != "" {
-		return p, true
-	}
-	if dir := os.Getenv("XDG_CONFIG_HOME"); dir != "" {
-		p := filepath.Join(dir, "bunker", "config.yaml")
-		if _, err := os.Stat(p); err == nil {
-			return p, false
-		}
-	} else if home, err := os.UserHomeDir(); err == nil {
-		p := filepath.Join(home, ".config", "bunker", "config.yaml")
-		if _, err := os.Stat(p); err == nil {
-			return p, false
-		}
-	}
-	return "/etc/bunker/config.yaml", false
-}
-
-// source names where a setting's value came from: "flag", "environment",
-// "config file" or "" when unset.
-func (g *globalOptions) source(key string) string {
-	for _, s := range settings {
-		if s.key != key {
-			continue
-		}
+	if c.Example == "" {
 		switch {
-		case g.flags.Changed(s.flag):
-			return "flag --" + s.flag
-		case os.Getenv(s.env) != "":
-			return "environment " + s.env
-		case g.v != nil && g.v.InConfig(key):
-			return "config file " + g.ConfigFile
+		case c.Name() == "completion":
+			c.Example = "  bunker completion bash > /etc/bash_completion.d/bunker\n  bunker completion zsh > \"${fpath[1]}/_bunker\""
+		case c.HasParent() && c.Parent().Name() == "completion":
+			c.Example = "  bunker completion " + c.Name() + " --help"
+		case c.Name() == "help":
+			c.Example = "  bunker help backup"
 		}
 	}
-	return ""
+	for _, sub := range c.Commands() {
+		decorate(sub)
+	}
 }
 
 // exitStatusHelp is appended to every command's Long help.

@@ -39,7 +39,19 @@ func scriptSetup(env *testscript.Env) error {
 	return nil
 }
 
+// scriptCondition adds [root] and [tool:NAME]. A missing tool is an error
+// (failing the script) when CI is set: nothing skips silently in CI. Use it
+// as "[!tool:qemu-img] skip".
 func scriptCondition(cond string) (bool, error) {
+	if tool, ok := strings.CutPrefix(cond, "tool:"); ok {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				return false, fmt.Errorf("%s is required when CI is set: %v", tool, err)
+			}
+			return false, nil
+		}
+		return true, nil
+	}
 	switch cond {
 	case "root":
 		return os.Geteuid() == 0, nil
@@ -56,6 +68,93 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"jsonenv":     cmdJSONEnv,
 	"holdlock":    cmdHoldlock,
 	"releaselock": cmdReleaselock,
+	"corrupt":     cmdCorrupt,
+	"waitfile":    cmdWaitfile,
+	"scribble":    cmdScribble,
+}
+
+// scribble FILE OFF LEN [SEED] overwrites LEN bytes of FILE at OFF with
+// pseudo-random data, keeping the rest of the file.
+func cmdScribble(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 || len(args) > 4 {
+		ts.Fatalf("usage: scribble FILE OFF LEN [SEED]")
+	}
+	seed := uint64(99)
+	if len(args) == 4 {
+		n, err := strconv.ParseUint(args[3], 10, 64)
+		ts.Check(err)
+		seed = n
+	}
+	f, err := os.OpenFile(ts.MkAbs(args[0]), os.O_RDWR, 0)
+	ts.Check(err)
+	defer f.Close()
+	_, err = f.WriteAt(pseudoRandom(seed, int(parseSize(ts, args[2]))), parseSize(ts, args[1]))
+	ts.Check(err)
+}
+
+// lockHolder is the test command "bunker-lockholder REPO MARKER": it locks
+// REPO exclusively, creates MARKER and waits to be killed, leaving a lock of
+// a dead process behind (a stale lock).
+func lockHolder() {
+	ctx := context.Background()
+	r, err := repo.Open(ctx, local.New(os.Args[1]), os.Getenv("BUNKER_PASSWORD"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if _, err := r.Lock(ctx, true); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile(os.Args[2], nil, 0o644); err != nil {
+		os.Exit(1)
+	}
+	select {}
+}
+
+// waitfile FILE waits up to 20 seconds for FILE to exist.
+func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile FILE")
+	}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+			return
+		}
+	}
+	ts.Fatalf("%s did not appear within 20s", args[0])
+}
+
+// corrupt DIR flips one byte in the middle of the largest file below DIR
+// (in a pack: the middle of a data blob).
+func cmdCorrupt(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: corrupt DIR")
+	}
+	var biggest string
+	var size int64
+	ts.Check(filepath.WalkDir(ts.MkAbs(args[0]), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		fi, err := d.Info()
+		if err == nil && fi.Size() > size {
+			biggest, size = p, fi.Size()
+		}
+		return err
+	}))
+	if biggest == "" {
+		ts.Fatalf("no file below %s", args[0])
+	}
+	f, err := os.OpenFile(biggest, os.O_RDWR, 0)
+	ts.Check(err)
+	defer f.Close()
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, size/2)
+	ts.Check(err)
+	b[0] ^= 0x55
+	_, err = f.WriteAt(b, size/2)
+	ts.Check(err)
 }
 
 // exitcode N prog args... runs prog like exec and asserts its exit status.
@@ -294,11 +393,20 @@ func cmdSparse(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// jsonenv VAR FIELD sets VAR to the last string or number value of FIELD
-// found (at any depth) in the JSON values of the last command's stdout.
+// jsonenv VAR FIELD [KEY=VALUE] sets VAR to the last string or number
+// value of FIELD found (at any depth) in the JSON values of the last
+// command's stdout; with KEY=VALUE only in objects whose KEY has that value.
 func cmdJSONEnv(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 2 {
-		ts.Fatalf("usage: jsonenv VAR FIELD")
+	if neg || len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: jsonenv VAR FIELD [KEY=VALUE]")
+	}
+	var where []string
+	if len(args) == 3 {
+		k, v, ok := strings.Cut(args[2], "=")
+		if !ok {
+			ts.Fatalf("usage: jsonenv VAR FIELD [KEY=VALUE]")
+		}
+		where = []string{k, v}
 	}
 	dec := json.NewDecoder(strings.NewReader(ts.ReadFile("stdout")))
 	var found string
@@ -310,7 +418,7 @@ func cmdJSONEnv(ts *testscript.TestScript, neg bool, args []string) {
 		} else if err != nil {
 			ts.Fatalf("stdout is not JSON: %v", err)
 		}
-		if s, hit := findField(v, args[1]); hit {
+		if s, hit := findField(v, args[1], where); hit {
 			found, ok = s, true
 		}
 	}
@@ -320,26 +428,27 @@ func cmdJSONEnv(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], found)
 }
 
-func findField(v any, field string) (string, bool) {
+func findField(v any, field string, where []string) (string, bool) {
 	var out string
 	ok := false
 	switch v := v.(type) {
 	case map[string]any:
+		match := where == nil || fmt.Sprint(v[where[0]]) == where[1]
 		keys := make([]string, 0, len(v))
 		for k := range v {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			if k == field {
+			if k == field && match {
 				out, ok = fmt.Sprint(v[k]), true
-			} else if s, hit := findField(v[k], field); hit {
+			} else if s, hit := findField(v[k], field, where); hit {
 				out, ok = s, true
 			}
 		}
 	case []any:
 		for _, e := range v {
-			if s, hit := findField(e, field); hit {
+			if s, hit := findField(e, field, where); hit {
 				out, ok = s, true
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -80,18 +81,26 @@ func filterSnapshots(ctx context.Context, r *repo.Repository, f snapshotFilter) 
 	return out, nil
 }
 
-// findSnapshot resolves SNAP: "latest" (the newest snapshot matching f) or
-// an id prefix.
+// findSnapshot resolves SNAP: "latest" (the newest snapshot matching f),
+// "latest~N" (the N-th before it) or an id prefix.
 func findSnapshot(ctx context.Context, r *repo.Repository, arg string, f snapshotFilter) (*repo.Snapshot, error) {
-	if arg == "latest" {
+	if rest, ok := strings.CutPrefix(arg, "latest"); ok {
+		back := 0
+		if rest != "" {
+			n, err := strconv.Atoi(strings.TrimPrefix(rest, "~"))
+			if err != nil || !strings.HasPrefix(rest, "~") || n < 0 {
+				return nil, usageErrorf("bad snapshot %q: want an id prefix, latest or latest~N", arg)
+			}
+			back = n
+		}
 		list, err := filterSnapshots(ctx, r, f)
 		if err != nil {
 			return nil, err
 		}
-		if len(list) == 0 {
-			return nil, withHint(fmt.Errorf("no snapshot matches 'latest'"), "list them with 'bunker snapshots'")
+		if back >= len(list) {
+			return nil, withHint(fmt.Errorf("no snapshot matches %q (%d match the filters)", arg, len(list)), "list them with 'bunker snapshots'")
 		}
-		return list[len(list)-1], nil
+		return list[len(list)-1-back], nil
 	}
 	sn, err := r.FindSnapshot(ctx, arg)
 	if err != nil {

@@ -36,7 +36,7 @@ could not be read.` + repoExitStatus(),
   bunker snapshots -r /srv/backup --json | jq -r '.[-1].id'`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withRepo(cmd.Context(), noLock, func(r *repo.Repository) error {
+			return g.withRepo(cmd.Context(), sharedLock, func(r *repo.Repository) error {
 				list, err := filterSnapshots(cmd.Context(), r, filter)
 				if err != nil {
 					return err

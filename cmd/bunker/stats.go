@@ -35,7 +35,7 @@ what it occupies after compression and encryption.` + repoExitStatus(),
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return g.withRepo(ctx, noLock, func(r *repo.Repository) error {
+			return g.withRepo(ctx, sharedLock, func(r *repo.Repository) error {
 				list, err := filterSnapshots(ctx, r, filter)
 				if err != nil {
 					return err

@@ -37,6 +37,7 @@ const (
 	IndexFile    FileType = "index"
 	PackFile     FileType = "data"
 	LockFile     FileType = "lock"
+	ProtectFile  FileType = "protect" // protections of snapshots against removal
 )
 
 // Handle names one file. Name is empty for ConfigFile.

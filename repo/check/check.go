@@ -236,7 +236,7 @@ func Check(ctx context.Context, r *repo.Repository, opts Options) (*Result, erro
 		}
 		subset = &s
 	}
-	for _, t := range []backend.FileType{backend.KeyFile, backend.IndexFile, backend.SnapshotFile, backend.LockFile} {
+	for _, t := range []backend.FileType{backend.KeyFile, backend.IndexFile, backend.SnapshotFile, backend.LockFile, backend.ProtectFile} {
 		if err := c.checkFileNames(ctx, t); err != nil {
 			return nil, err
 		}
@@ -258,6 +258,9 @@ func Check(ctx context.Context, r *repo.Repository, opts Options) (*Result, erro
 		}
 	}
 	if err := c.checkSnapshots(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.checkProtections(ctx); err != nil {
 		return nil, err
 	}
 	sort.SliceStable(c.res.Problems, func(i, j int) bool {

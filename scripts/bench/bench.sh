@@ -5,7 +5,7 @@
 #   -n N               runs per measurement (default 5); medians are reported
 #   --only SET         files | disks | sparse | gobench (repeatable; default: files, disks, sparse)
 #   --quick            small data sets for a smoke run (100 MiB tree, 256 MiB file,
-#                      512 MiB disk, 10 GiB sparse image holding 128 MiB)
+#                      512 MiB disk, 4 GiB sparse image holding 128 MiB)
 #   --tools LIST       comma-separated tools to measure (default bunker,restic)
 #   --bunker PATH      bunker binary to use (default: built from this checkout)
 #   --cache warm|cold  warm (default): the source is read into the page cache before
@@ -13,6 +13,8 @@
 #                      (sync; echo 3 > /proc/sys/vm/drop_caches, needs root)
 #   --sparse-restic-runs N   restic runs on the large sparse image (default 1: restic
 #                      reads every hole, which takes minutes per run)
+#   --nice N           run the measured commands at niceness N (e.g. -10 on a shared, busy
+#                      machine; needs root for N < 0; default: not changed)
 #   --gobench          also run the Go micro-benchmarks (same as adding --only gobench)
 #   --gen-only         only generate the data sets
 #   -h, --help
@@ -23,6 +25,10 @@
 # Results: BENCH_DIR/results/<UTC time>/{results.csv,results.md,logs/}; the Markdown
 # table is also printed on stdout. See docs/benchmarks.md for what each row means.
 set -euo pipefail
+
+# The whole script is one function, so bash parses it completely before it
+# runs: editing the file during a long benchmark cannot break the run.
+main() {
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
@@ -35,6 +41,7 @@ BUNKER=
 CACHE=warm
 SPARSE_RESTIC_RUNS=1
 GEN_ONLY=0
+NICE=
 BENCH_DIR=${BENCH_DIR:-/tmp/bunker-bench}
 RESTIC=${RESTIC:-restic}
 
@@ -53,6 +60,7 @@ while [ $# -gt 0 ]; do
     --sparse-restic-runs) SPARSE_RESTIC_RUNS=$2; shift 2 ;;
     --gobench) ONLY+=(gobench); shift ;;
     --gen-only) GEN_ONLY=1; shift ;;
+    --nice) NICE=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "bench: unknown option $1" >&2; usage 2 ;;
   esac
@@ -70,7 +78,7 @@ KiB=1024; MiB=$((1024 * KiB)); GiB=$((1024 * MiB))
 if [ "$QUICK" = 1 ]; then
   DATA=$BENCH_DIR/data-quick
   TREE_SIZE=$((100 * MiB)); FILE_SIZE=$((256 * MiB)); DISK_SIZE=$((512 * MiB))
-  DISK_TREE_LIMIT=$((200 * MiB)); SPARSE_VSIZE=$((10 * GiB)); SPARSE_DATA=$((128 * MiB)); SPARSE_EXTENTS=16
+  DISK_TREE_LIMIT=$((200 * MiB)); SPARSE_VSIZE=$((4 * GiB)); SPARSE_DATA=$((128 * MiB)); SPARSE_EXTENTS=16
 else
   DATA=$BENCH_DIR/data
   TREE_SIZE=$GiB; FILE_SIZE=$((4 * GiB)); DISK_SIZE=$((4 * GiB))
@@ -223,10 +231,11 @@ if use_tool restic; then need "$RESTIC"; fi
 export BUNKER_PASSWORD=bench-password RESTIC_PASSWORD=bench-password
 unset BUNKER_REPOSITORY RESTIC_REPOSITORY BUNKER_PASSWORD_FILE RESTIC_PASSWORD_FILE BUNKER_PASSWORD_COMMAND 2>/dev/null || true
 
-RES=$BENCH_DIR/results/$(date -u +%Y%m%dT%H%M%SZ)$([ "$QUICK" = 1 ] && echo -quick)
+RES=$BENCH_DIR/results/$(date -u +%Y%m%dT%H%M%SZ)
+[ "$QUICK" = 0 ] || RES=$RES-quick
 mkdir -p "$RES/logs"
 CSV=$RES/results.csv
-echo "dataset,measure,tool,run,wall_s,peak_rss_kib,bytes,guest_bytes,status" >"$CSV"
+echo "dataset,measure,tool,run,wall_s,cpu_s,peak_rss_kib,bytes,guest_bytes,load1,status" >"$CSV"
 WORK=$BENCH_DIR/work
 CACHE_ROOT=$BENCH_DIR/cache
 
@@ -254,8 +263,8 @@ run_tool() {
 }
 
 # measure NAME TOOL REPO ARGS...: run the tool once under /usr/bin/time; sets
-# WALL (s), RSS (peak resident set, KiB), STATUS (ok or rc=N) and OUT (the file
-# holding its stdout).
+# WALL (s), CPU (user+system s), RSS (peak resident set, KiB), LOAD (1-minute
+# load average at the end), STATUS (ok or rc=N) and OUT (the file holding its stdout).
 measure() {
   local name=$1 tool=$2 repo=$3; shift 3
   OUT=$RES/logs/$name.out
@@ -264,20 +273,23 @@ measure() {
     bunker) cmd=(env BUNKER_CACHE_DIR="$CACHE_ROOT/bunker" "$BUNKER" -r "$repo" "$@") ;;
     restic) cmd=(env RESTIC_CACHE_DIR="$CACHE_ROOT/restic" "$RESTIC" -r "$repo" "$@") ;;
   esac
+  [ -z "$NICE" ] || cmd=(nice -n "$NICE" "${cmd[@]}")
   echo "${cmd[*]}" >"$RES/logs/$name.cmd"
   t0=$(date +%s%N)
-  /usr/bin/time -f '%e %M' -o "$tf" "${cmd[@]}" >"$OUT" 2>"$err" || rc=$?
+  /usr/bin/time -f '%e %M %U %S' -o "$tf" "${cmd[@]}" >"$OUT" 2>"$err" || rc=$?
   t1=$(date +%s%N)
   WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
   RSS=$(awk 'END { print $2 }' "$tf" 2>/dev/null || echo "")
+  CPU=$(awk 'END { printf "%.2f", $3 + $4 }' "$tf" 2>/dev/null || echo "")
+  LOAD=$(cut -d' ' -f1 /proc/loadavg)
   if [ "$rc" = 0 ]; then STATUS=ok; else
     STATUS=rc=$rc; log "  FAILED ($STATUS): ${cmd[*]} (see $err)"; tail -3 "$err" >&2 || true; fi
 }
 
 # record DATASET MEASURE TOOL RUN BYTES GUEST: append the last measurement to the CSV.
 record() {
-  echo "$1,$2,$3,$4,$WALL,$RSS,$5,$6,$STATUS" >>"$CSV"
-  log "  $1 / $2 / $3 run $4: ${WALL}s rss=${RSS}KiB bytes=$5 $STATUS"
+  echo "$1,$2,$3,$4,$WALL,$CPU,$RSS,$5,$6,$LOAD,$STATUS" >>"$CSV"
+  log "  $1 / $2 / $3 run $4: ${WALL}s cpu=${CPU}s rss=${RSS}KiB bytes=$5 load=$LOAD $STATUS"
 }
 
 repo_bytes() { du -sb "$1" 2>/dev/null | awk '{ print $1 }'; }
@@ -285,6 +297,14 @@ apparent() { stat -c %s "$1"; }
 
 # snapshot_id FILE: the snapshot id from a --json summary line on stdout.
 snapshot_id() { grep -h '"summary"' "$1" | tail -1 | jq -r '.snapshot_id // .snapshot // .id // empty' 2>/dev/null || true; }
+
+# written_bytes OUT DIR: bytes written by a disk restore: bytes_written of a
+# --json summary on OUT if there is one, else the bytes allocated under DIR.
+written_bytes() {
+  local b
+  b=$(grep -h '"summary"' "$1" 2>/dev/null | tail -1 | jq -r '.bytes_written // empty' 2>/dev/null || true)
+  if [ -n "$b" ]; then echo "$b"; elif [ -n "$2" ]; then du -s -B1 "$2" | awk '{ print $1 }'; fi
+}
 
 fresh_repo() {
   local tool=$1 repo=$2
@@ -366,12 +386,12 @@ bench_disks() {
       local out
       if [ "$tool" = bunker ]; then
         out=$WORK/restore/disk.raw
-        measure "disk-restore-$tool-$run" bunker "$repo" restore "${snap1:-latest}" --disk disk.raw --to "$out"
+        measure "disk-restore-$tool-$run" bunker "$repo" restore "${snap1:-latest}" --disk disk.raw --to "$out" --json
       else
         out=$WORK/restore$src
         measure "disk-restore-$tool-$run" restic "$repo" restore "${snap1:-latest}" --target "$WORK/restore"
       fi
-      record disk "full restore" "$tool" "$run" "$(du -sb "$WORK/restore" | awk '{ print $1 }')" "$guest"
+      record disk "full restore" "$tool" "$run" "$(written_bytes "$OUT" "$WORK/restore")" "$guest"
       if [ "$run" = 1 ] && [ "$STATUS" = ok ]; then
         if cmp -s "$d/v1.raw" "$out"; then log "  restored disk matches v1 ($tool)"; else log "  WARNING: restored disk differs from v1 ($tool)"; fi
       fi
@@ -382,7 +402,7 @@ bench_disks() {
         cp --sparse=always "$d/v2.raw" "$WORK/restore/disk.raw"
         prepare "$repo" "$WORK/restore/disk.raw"
         measure "disk-delta-$tool-$run" bunker "$repo" restore "${snap1:-latest}" --disk disk.raw --to "$WORK/restore/disk.raw" --delta --json
-        record disk "delta restore of 2% change" "$tool" "$run" "" "$guest"
+        record disk "delta restore of 2% change" "$tool" "$run" "$(written_bytes "$OUT" "")" "$guest"
         if [ "$run" = 1 ] && [ "$STATUS" = ok ]; then
           if cmp -s "$d/v1.raw" "$WORK/restore/disk.raw"; then log "  delta-restored disk matches v1"; else log "  WARNING: delta-restored disk differs from v1"; fi
         fi
@@ -430,7 +450,9 @@ describe_machine() {
     echo "- Kernel: $(uname -r); $(go version | cut -d' ' -f3-4); $("$RESTIC" version 2>/dev/null | cut -d' ' -f1-2)"
     if use_tool bunker && [ -n "$BUNKER" ]; then echo "- bunker: $("$BUNKER" version 2>/dev/null | head -1) ($(cd "$REPO_ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?'), working tree as built)"; fi
     echo "- Page cache: $CACHE$([ "$CACHE" = cold ] && echo " (drop_caches before each measured command)" || echo " (source read into the page cache before each measured command)")"
-    echo "- Runs per measurement: $RUNS (median shown)$([ "$QUICK" = 1 ] && echo "; QUICK data sets")"
+    echo "- Runs per measurement: $RUNS (median shown)$([ "$QUICK" = 0 ] || echo "; QUICK data sets")"
+    [ -z "$NICE" ] || echo "- Measured commands run at niceness $NICE"
+    echo "- Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
   } >>"$RES/results.md"
 }
@@ -449,9 +471,11 @@ if want files || want disks || want sparse; then
     echo
     "$BENCHTOOL" report -csv "$CSV"
     echo
-    echo "Times are median wall seconds; speed-up = restic time / bunker time; MiB/s = source (guest) bytes / time;"
+    echo "Times are median wall seconds (CPU = user + system seconds); speed-up = restic wall time / bunker wall time;"
+    echo "MiB/s = source (guest) bytes / wall time; load = median 1-minute load average after the command;"
     echo "stored MiB = repository size after a first backup, repository growth after a later backup,"
-    echo "bytes on disk of the restored data after a full restore."
+    echo "bytes written to the target by a disk restore (bunker: bytes_written of its --json summary; restic: bytes"
+    echo "allocated by the restored file)."
   } >>"$RES/results.md"
 fi
 
@@ -472,3 +496,6 @@ fi
 
 cat "$RES/results.md"
 log "raw results: $CSV"
+}
+
+main "$@"

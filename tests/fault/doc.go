@@ -7,5 +7,4 @@
 // the error says what failed and where, and that no snapshot already
 // written is harmed: `bunker check --read-data` passes and earlier snapshots
 // restore byte for byte.
-
 package fault

@@ -14,20 +14,32 @@
 //
 // One small driver per file system does the on-disk work:
 //
-//   - ext2/3/4: the superblock, inode and block-map structures of
+//   - ext2/3/4: the superblock and inode layouts of
 //     github.com/masahiro331/go-ext4-filesystem; inode lookup, directory
-//     scanning, the extent tree walk and file reads are ours, because the
-//     library's path lookup resolves symlinks against the wrong directory,
-//     its directories cannot be opened, and its reader is not safe for
-//     concurrent use. Holes and unwritten extents of sparse files read as
-//     zeros; a journal that still needs recovery is not replayed.
-//   - FAT12/16/32: github.com/diskfs/go-diskfs for directories (long names
-//     included); file data is read through each file's cluster chain. The
-//     FAT is checked for cluster-chain loops when the volume is opened.
+//     scanning (linear and htree directories alike), the extent tree,
+//     indirect block maps and file reads are ours, bounded against
+//     looping or oversized metadata, because the library's path lookup
+//     resolves symlinks against the wrong directory, its directories cannot
+//     be opened, its reader is not safe for concurrent use and its tree
+//     walks have no bound. Holes and unwritten extents read as zeros; a
+//     journal that still needs recovery is not replayed (Warnings says so).
+//   - FAT12/16/32: github.com/diskfs/go-diskfs reads the directories (long
+//     names included); file data is read through the FAT, which is checked
+//     for cluster-chain loops when the volume is opened (the library would
+//     follow one forever). Names are matched case-insensitively.
 //   - NTFS: www.velocidex.com/golang/go-ntfs (resident, non-resident, sparse
-//     and compressed $DATA; alternate data streams and the root's $-metafiles
-//     are not listed; reparse points are shown as what they sit on).
-//   - XFS: github.com/masahiro331/go-xfs-filesystem.
+//     and compressed $DATA). Alternate data streams and the root's
+//     $-metafiles are not listed; reparse points (symlinks, junctions) show
+//     as the file or directory they sit on. Names are matched
+//     case-insensitively.
+//   - XFS: github.com/masahiro331/go-xfs-filesystem for inodes and
+//     directories; file data is read through the inode's extent records.
+//     Only symlinks kept inside the inode can be read.
+//
+// The drivers' small metadata reads go through a 16 MiB page cache, since
+// the partition may be a disk inside a backup whose every read costs a
+// chunk. Extract copies a subtree to a local directory; OpenPartition finds
+// a partition of a whole disk by number.
 //
 // These parsers read untrusted bytes: every call into a driver runs under the
 // file system's lock with panics turned into errors, and errors name the

@@ -21,9 +21,6 @@ const (
 	extExtentMagic    = 0xf30a
 	extMaxExtentDepth = 5
 	extUninitLen      = 32768
-	// extMaxMappedBlocks bounds the block map of an ext2/3 (indirect
-	// block) file: the library builds it as one slice of 4-byte entries.
-	extMaxMappedBlocks = 1 << 26
 	// extMaxDirBytes bounds the size of one directory.
 	extMaxDirBytes = 1 << 30
 )
@@ -31,7 +28,6 @@ const (
 type extFS struct {
 	r        io.ReaderAt
 	size     int64
-	lib      *ext4.FileSystem
 	sb       ext4.Superblock
 	bs       int64 // block size
 	blocks   int64 // blocks in the file system
@@ -90,15 +86,17 @@ func openExt(r io.ReaderAt, size int64) (*extFS, error) {
 	case sb.FeatureIncompatJournalDev():
 		return nil, fmt.Errorf("external journal device, no files: %w", ErrUnsupported)
 	}
-	lib, err := ext4.NewFS(*io.NewSectionReader(r, 0, size), nil)
-	if err != nil {
-		return nil, err
-	}
-	e.lib = lib
 	return e, nil
 }
 
 func (e *extFS) foldCase() bool { return false }
+
+func (e *extFS) warnings() []string {
+	if e.sb.FeatureIncompatRecover() {
+		return []string{"the journal holds transactions that were not replayed (the file system was not cleanly unmounted): recently written files may be stale or missing"}
+	}
+	return nil
+}
 
 // hasSuper reports whether block group g holds a superblock backup (and
 // so, with meta_bg, shifts the group's descriptor block by one).
@@ -218,7 +216,11 @@ func (e *extFS) node(name string, ino uint32, inode *ext4.Inode) *node {
 	if m.IsDir() {
 		size = 0
 	}
-	return &node{name: name, mode: m, size: size, mtime: time.Unix(sec, nsec), id: extNode{ino, inode}}
+	owner := &Owner{
+		UID: uint32(inode.UID) | uint32(inode.UIDHigh)<<16,
+		GID: uint32(inode.GID) | uint32(inode.GIDHigh)<<16,
+	}
+	return &node{name: name, mode: m, size: size, mtime: time.Unix(sec, nsec), id: extNode{ino, inode}, sys: owner}
 }
 
 func (e *extFS) root() (*node, error) {
@@ -246,22 +248,9 @@ func (e *extFS) mapping(inode *ext4.Inode) ([]extExtent, error) {
 		}
 		sort.Slice(exts, func(i, j int) bool { return exts[i].lblk < exts[j].lblk })
 	} else {
-		if n := (inode.GetSize() + e.bs - 1) / e.bs; n > extMaxMappedBlocks {
-			return nil, fmt.Errorf("block-mapped file of %d blocks: %w", n, ErrUnsupported)
-		}
-		addrs, err := inode.GetBlockAddresses(e.lib)
-		if err != nil {
+		var err error
+		if exts, err = e.blockMap(inode); err != nil {
 			return nil, err
-		}
-		for i, a := range addrs {
-			if a == 0 {
-				continue
-			}
-			if k := len(exts) - 1; k >= 0 && exts[k].lblk+exts[k].len == int64(i) && exts[k].pblk+exts[k].len == int64(a) {
-				exts[k].len++
-				continue
-			}
-			exts = append(exts, extExtent{lblk: int64(i), pblk: int64(a), len: 1})
 		}
 	}
 	for i, x := range exts {
@@ -271,6 +260,79 @@ func (e *extFS) mapping(inode *ext4.Inode) ([]extExtent, error) {
 		if i > 0 && exts[i-1].lblk+exts[i-1].len > x.lblk {
 			return nil, fmt.Errorf("overlapping extents at block %d: %w", x.lblk, ErrCorrupt)
 		}
+	}
+	return exts, nil
+}
+
+// blockMap maps an ext2/3 file through its 12 direct and its single,
+// double and triple indirect block pointers. Zero pointers are holes. The
+// walk follows at most as many pointers as the file system has blocks,
+// so crafted pointer trees cannot make it run away.
+func (e *extFS) blockMap(inode *ext4.Inode) ([]extExtent, error) {
+	le := binary.LittleEndian
+	nblocks := (inode.GetSize() + e.bs - 1) / e.bs
+	per := e.bs / 4
+	budget := e.blocks
+	var exts []extExtent
+	add := func(l, p int64) error {
+		if p == 0 {
+			return nil
+		}
+		if budget--; budget < 0 {
+			return fmt.Errorf("block map larger than the file system: %w", ErrCorrupt)
+		}
+		if k := len(exts) - 1; k >= 0 && exts[k].lblk+exts[k].len == l && exts[k].pblk+exts[k].len == p {
+			exts[k].len++
+			return nil
+		}
+		exts = append(exts, extExtent{lblk: l, pblk: p, len: 1})
+		return nil
+	}
+	var walk func(blk int64, level int, first, span int64) error
+	walk = func(blk int64, level int, first, span int64) error {
+		if blk == 0 || first >= nblocks {
+			return nil
+		}
+		if blk >= e.blocks {
+			return fmt.Errorf("indirect block %d outside the file system: %w", blk, ErrCorrupt)
+		}
+		if budget--; budget < 0 {
+			return fmt.Errorf("block map larger than the file system: %w", ErrCorrupt)
+		}
+		b := make([]byte, e.bs)
+		if err := e.readFull(b, blk*e.bs); err != nil {
+			return fmt.Errorf("read indirect block %d: %w", blk, err)
+		}
+		for j := int64(0); j < per && first+j*span < nblocks; j++ {
+			p := int64(le.Uint32(b[4*j:]))
+			var err error
+			if level == 1 {
+				err = add(first+j, p)
+			} else {
+				err = walk(p, level-1, first+j*span, span/per)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ptr := func(i int) int64 { return int64(le.Uint32(inode.BlockOrExtents[4*i:])) }
+	for i := range int64(12) {
+		if i < nblocks {
+			if err := add(i, ptr(int(i))); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := walk(ptr(12), 1, 12, 1); err != nil {
+		return nil, err
+	}
+	if err := walk(ptr(13), 2, 12+per, per); err != nil {
+		return nil, err
+	}
+	if err := walk(ptr(14), 3, 12+per+per*per, per*per); err != nil {
+		return nil, err
 	}
 	return exts, nil
 }

@@ -1,11 +1,14 @@
 package fsread
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -42,6 +45,9 @@ func TestExt(t *testing.T) {
 	needTools(t, "mkfs.ext4")
 	src := t.TempDir()
 	writeTree(t, src, extOpts)
+	// 70 MiB, sparse: with 1 KiB blocks its end needs the triple indirect
+	// block of ext2/3.
+	sh(t, src, "truncate -s 70M data/huge-sparse.bin && echo start | dd of=data/huge-sparse.bin conv=notrunc status=none && echo end | dd of=data/huge-sparse.bin bs=1M seek=69 conv=notrunc status=none")
 	for _, tc := range []struct {
 		name, mkfs, want string
 		opts             treeOpts
@@ -62,6 +68,9 @@ func TestExt(t *testing.T) {
 			if fsys.Type() != tc.want {
 				t.Errorf("type %s, want %s", fsys.Type(), tc.want)
 			}
+			if w := fsys.Warnings(); len(w) != 0 {
+				t.Errorf("warnings %q", w)
+			}
 			checkTree(t, fsys, src, tc.opts)
 			checkSparse(t, fsys, src)
 			checkLinks(t, fsys)
@@ -81,7 +90,10 @@ func checkExtNanoseconds(t *testing.T, src string) {
 debugfs -w -R "sif /hello.txt mtime 20210304050607" fs.img
 debugfs -w -R "sif /hello.txt mtime_extra $(( (123456789 << 2) ))" fs.img
 debugfs -w -R "sif /dir/sub/deep.txt mtime 20210304050607" fs.img
-debugfs -w -R "sif /dir/sub/deep.txt mtime_extra 1" fs.img`)
+debugfs -w -R "sif /dir/sub/deep.txt mtime_extra 1" fs.img
+debugfs -w -R "sif /hello.txt uid 70000" fs.img
+debugfs -w -R "sif /hello.txt gid 99" fs.img
+debugfs -w -R "feature needs_recovery" fs.img`)
 	fsys := openImage(t, filepath.Join(dir, "fs.img"))
 	for name, want := range map[string]time.Time{
 		"hello.txt":        time.Date(2021, 3, 4, 5, 6, 7, 123456789, time.UTC),
@@ -94,6 +106,16 @@ debugfs -w -R "sif /dir/sub/deep.txt mtime_extra 1" fs.img`)
 		if !st.ModTime().Equal(want) {
 			t.Errorf("%s: mtime %v, want %v", name, st.ModTime().UTC(), want)
 		}
+	}
+	if w := fsys.Warnings(); len(w) != 1 || !strings.Contains(w[0], "journal") {
+		t.Errorf("warnings %q", w)
+	}
+	st, err := fsys.Stat("hello.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := st.Sys().(*Owner); !ok || *o != (Owner{UID: 70000, GID: 99}) {
+		t.Errorf("owner %#v", st.Sys())
 	}
 }
 
@@ -202,36 +224,57 @@ func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func FuzzExt(f *testing.F) {
-	needTools(f, "mkfs.ext4")
-	dir := f.TempDir()
+// panicky is a driver whose every method panics.
+type panicky struct{}
+
+func (panicky) root() (*node, error)                       { return &node{mode: fs.ModeDir}, nil }
+func (panicky) list(*node, string) ([]*node, error)        { var a []*node; return a[:1], nil }
+func (panicky) content(*node, string) (io.ReaderAt, error) { panic("content") }
+func (panicky) readlink(*node, string) (string, error)     { panic("readlink") }
+func (panicky) foldCase() bool                             { return false }
+
+func TestPanicBecomesError(t *testing.T) {
+	fsys := &FS{typ: "test", drv: panicky{}, rt: &node{name: ".", mode: fs.ModeDir}, cache: dirCache{m: map[string][]*node{}}}
+	_, err := fsys.ReadDir(".")
+	var pe *fs.PathError
+	if !errors.Is(err, ErrCorrupt) || !errors.As(err, &pe) || pe.Path != "." || !strings.Contains(err.Error(), "panicky.list") {
+		t.Fatalf("readdir: %v", err)
+	}
+	t.Log(err)
+}
+
+// TestConcurrentReads reads files from several goroutines at once.
+func TestConcurrentReads(t *testing.T) {
+	needTools(t, "mkfs.ext4")
+	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
-	if err := os.MkdirAll(filepath.Join(src, "d/e"), 0o755); err != nil {
-		f.Fatal(err)
+	writeTree(t, src, treeOpts{})
+	sh(t, dir, "mkfs.ext4 -q -F -d src fs.img 40M")
+	fsys := openImage(t, filepath.Join(dir, "fs.img"))
+	want, err := os.ReadFile(filepath.Join(src, "data/random.bin"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, data := range map[string]string{"a.txt": "alpha\n", "d/b.txt": strings.Repeat("beta ", 500), "d/e/c": "gamma"} {
-		if err := os.WriteFile(filepath.Join(src, name), []byte(data), 0o644); err != nil {
-			f.Fatal(err)
-		}
+	f, err := fsys.Open("data/random.bin")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := os.Symlink("d/b.txt", filepath.Join(src, "l")); err != nil {
-		f.Fatal(err)
+	defer f.Close()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			buf := make([]byte, 10000)
+			for off := int64(g * 1000); off+int64(len(buf)) <= int64(len(want)); off += 200000 {
+				if _, err := f.(io.ReaderAt).ReadAt(buf, off); err != nil || !bytes.Equal(buf, want[off:off+int64(len(buf))]) {
+					t.Errorf("ReadAt(%d): %v", off, err)
+					return
+				}
+				if _, err := fsys.ReadDir("dir/many"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
 	}
-	sh(f, dir, `
-mkfs.ext4 -q -F -b 1024 -N 32 -O ^has_journal,^resize_inode -d src ext4.img 256k
-mkfs.ext2 -q -F -b 1024 -N 32 -O ^resize_inode -d src ext2.img 192k`)
-	for _, name := range []string{"ext4.img", "ext2.img"} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, img []byte) {
-		fsys, err := Open(bytesReaderAt(img), int64(len(img)), "ext4")
-		if err != nil {
-			return
-		}
-		walkBounded(fsys)
-	})
+	wg.Wait()
 }

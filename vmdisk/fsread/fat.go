@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"reflect"
 	"time"
 
 	"github.com/diskfs/go-diskfs/backend"
@@ -23,6 +24,8 @@ type fatFS struct {
 	r    io.ReaderAt
 	size int64
 	kind string // fat12, fat16 or fat32
+	geo  fatGeometry
+	next []uint32 // the FAT: next[c] is the cluster after c
 	lib  interface {
 		ReadDir(p string) ([]fs.DirEntry, error)
 	}
@@ -39,6 +42,7 @@ type fatGeometry struct {
 	fatCount        int64
 	totalBytes      int64
 	bytesPerCluster int64
+	dataOffset      int64 // byte offset of cluster 2
 }
 
 func fatGeometryOf(bs []byte) (fatGeometry, error) {
@@ -82,20 +86,19 @@ func fatGeometryOf(bs []byte) (fatGeometry, error) {
 	g.bytesPerSector = bps
 	g.bytesPerCluster = bps * spc
 	g.fatOffset = reserved * bps
+	g.dataOffset = (reserved + g.fatCount*fatSectors + rootSectors) * bps
 	g.fatBytes = fatSectors * bps
 	g.totalBytes = total * bps
 	return g, nil
 }
 
 // fatNext decodes the FAT: next[c] is the cluster after c.
-func fatNext(g fatGeometry, fat []byte) ([]uint32, uint32) {
+func fatNext(g fatGeometry, fat []byte) []uint32 {
 	le := binary.LittleEndian
 	n := int(g.clusters) + 2
 	next := make([]uint32, n)
-	var eoc uint32
 	switch g.kind {
 	case "fat12":
-		eoc = 0xff8
 		for c := 0; c < n && c*3/2+2 <= len(fat); c++ {
 			v := uint32(le.Uint16(fat[c*3/2:]))
 			if c&1 == 1 {
@@ -104,17 +107,15 @@ func fatNext(g fatGeometry, fat []byte) ([]uint32, uint32) {
 			next[c] = v & 0xfff
 		}
 	case "fat16":
-		eoc = 0xfff8
 		for c := 0; c < n && c*2+2 <= len(fat); c++ {
 			next[c] = uint32(le.Uint16(fat[c*2:]))
 		}
 	default:
-		eoc = 0x0ffffff8
 		for c := 0; c < n && c*4+4 <= len(fat); c++ {
 			next[c] = le.Uint32(fat[c*4:]) & 0x0fffffff
 		}
 	}
-	return next, eoc
+	return next
 }
 
 // fatLoop returns a cluster on a loop of FAT links, or 0. The FAT library
@@ -173,13 +174,13 @@ func openFAT(r io.ReaderAt, size int64, fstype string) (*fatFS, error) {
 	if _, err := r.ReadAt(fat, g.fatOffset); err != nil {
 		return nil, fmt.Errorf("read FAT: %w", err)
 	}
-	next, _ := fatNext(g, fat)
+	next := fatNext(g, fat)
 	if c := fatLoop(next); c != 0 {
 		return nil, fmt.Errorf("cluster chain loops at cluster %d: %w", c, ErrCorrupt)
 	}
 
 	st := &storage{r: r, size: size}
-	f := &fatFS{r: r, size: size, kind: g.kind}
+	f := &fatFS{r: r, size: size, kind: g.kind, geo: g, next: next}
 	switch g.kind {
 	case "fat12":
 		lib, err := fat12.Read(st, size, 0, 512)
@@ -234,7 +235,7 @@ func (f *fatFS) list(dir *node, p string) ([]*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		n := &node{name: de.Name(), mode: 0o644, size: info.Size(), mtime: info.ModTime()}
+		n := &node{name: de.Name(), mode: 0o644, size: info.Size(), mtime: info.ModTime(), id: fatFirstCluster(de)}
 		if de.IsDir() {
 			n.mode, n.size = fs.ModeDir|0o755, 0
 		}
@@ -246,10 +247,59 @@ func (f *fatFS) list(dir *node, p string) ([]*node, error) {
 	return out, nil
 }
 
+// fatFirstCluster reads a directory entry's first cluster, which the
+// library keeps unexported, by reflection (nil if it cannot).
+func fatFirstCluster(de fs.DirEntry) any {
+	v := reflect.ValueOf(de)
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	c := v.FieldByName("clusterLocation")
+	if !c.IsValid() || c.Kind() != reflect.Uint32 {
+		return nil
+	}
+	return uint32(c.Uint())
+}
+
 func (f *fatFS) content(n *node, p string) (io.ReaderAt, error) {
 	if n.size == 0 {
 		return &rangeReader{r: f.r}, nil
 	}
+	if first, ok := n.id.(uint32); ok {
+		return f.chain(first, n.size)
+	}
+	return f.libContent(n, p)
+}
+
+// chain maps a file of size bytes from its first cluster through the FAT
+// (checked for loops when the volume was opened).
+func (f *fatFS) chain(first uint32, size int64) (io.ReaderAt, error) {
+	g := f.geo
+	rr := &rangeReader{r: f.r}
+	var total int64
+	for c := first; total < size; c = f.next[c] {
+		if c < 2 || int(c) >= len(f.next) {
+			return nil, fmt.Errorf("cluster chain of %d bytes for a %d-byte file ends at cluster %#x: %w", total, size, c, ErrCorrupt)
+		}
+		off := g.dataOffset + int64(c-2)*g.bytesPerCluster
+		if off+g.bytesPerCluster > f.size {
+			return nil, fmt.Errorf("cluster %d outside the volume: %w", c, ErrCorrupt)
+		}
+		if k := len(rr.runs) - 1; k >= 0 && rr.runs[k].physical+rr.runs[k].length == off {
+			rr.runs[k].length += g.bytesPerCluster
+		} else {
+			rr.runs = append(rr.runs, run{logical: total, physical: off, length: g.bytesPerCluster})
+		}
+		total += g.bytesPerCluster
+	}
+	return rr, nil
+}
+
+// libContent maps a file through the library's cluster chain.
+func (f *fatFS) libContent(n *node, p string) (io.ReaderAt, error) {
 	fl, err := f.open(p)
 	if err != nil {
 		return nil, err

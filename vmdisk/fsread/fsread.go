@@ -6,7 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"runtime/debug"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -64,6 +64,13 @@ type node struct {
 	size  int64
 	mtime time.Time
 	id    any // the driver's handle (inode number, MFT index, path)
+	sys   any // what FileInfo.Sys returns
+}
+
+// Owner is what a FileInfo's Sys method returns on file systems that
+// record Unix ownership (ext2/3/4); elsewhere Sys returns nil.
+type Owner struct {
+	UID, GID uint32
 }
 
 // driver is one file-system implementation. Its methods are called with
@@ -83,6 +90,7 @@ type driver interface {
 // the size bytes of r.
 func Open(r io.ReaderAt, size int64, fstype string) (f *FS, err error) {
 	defer recoverErr(&err, "open "+fstype+" file system")
+	r = newPageCache(r, size)
 	var d driver
 	switch fstype {
 	case "ext2", "ext3", "ext4":
@@ -113,21 +121,38 @@ func Open(r io.ReaderAt, size int64, fstype string) (f *FS, err error) {
 // Type returns the file system type the FS was opened with.
 func (f *FS) Type() string { return f.typ }
 
-// recoverErr turns a panic into an error wrapping ErrCorrupt.
+// Warnings describe conditions that did not prevent opening the file
+// system but may make what it shows differ from what the running system
+// saw, such as an ext3/4 journal that was not replayed.
+func (f *FS) Warnings() []string {
+	if w, ok := f.drv.(interface{ warnings() []string }); ok {
+		return w.warnings()
+	}
+	return nil
+}
+
+// recoverErr turns a panic into an error wrapping ErrCorrupt, naming the
+// function that panicked.
 func recoverErr(err *error, what string) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("%s: %w: panic: %v\n%s", what, ErrCorrupt, r, firstFrames(debug.Stack()))
+		*err = fmt.Errorf("%s: %w: panic in %s: %v", what, ErrCorrupt, panicSite(), r)
 	}
 }
 
-// firstFrames keeps a panic's stack short enough for an error message but
-// long enough to find the faulty parser.
-func firstFrames(stack []byte) string {
-	lines := strings.Split(string(stack), "\n")
-	if len(lines) > 16 {
-		lines = lines[:16]
+// panicSite returns the innermost function outside the runtime on the
+// panicking goroutine's stack, called from a deferred function.
+func panicSite() string {
+	pc := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pc[:runtime.Callers(3, pc)])
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "runtime.") {
+			return fmt.Sprintf("%s (%s:%d)", f.Function, path.Base(f.File), f.Line)
+		}
+		if !more {
+			return "unknown function"
+		}
 	}
-	return strings.Join(lines, "\n")
 }
 
 // call runs fn under the lock with panics recovered.
@@ -156,6 +181,11 @@ func (f *FS) list(dir *node, p string) ([]*node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A damaged directory can hold names no path can reach (and that
+	// would escape a restore target); they are left out.
+	es = slices.DeleteFunc(es, func(n *node) bool {
+		return n.name == "" || n.name == "." || n.name == ".." || strings.ContainsAny(n.name, "/\x00")
+	})
 	slices.SortFunc(es, func(a, b *node) int { return strings.Compare(a.name, b.name) })
 	es = slices.CompactFunc(es, func(a, b *node) bool { return a.name == b.name })
 	if len(f.cache.order) >= dirCacheSize {
@@ -338,7 +368,7 @@ func (i fileInfo) Size() int64                { return i.n.size }
 func (i fileInfo) Mode() fs.FileMode          { return i.n.mode }
 func (i fileInfo) ModTime() time.Time         { return i.n.mtime }
 func (i fileInfo) IsDir() bool                { return i.n.mode.IsDir() }
-func (i fileInfo) Sys() any                   { return nil }
+func (i fileInfo) Sys() any                   { return i.n.sys }
 func (i fileInfo) Type() fs.FileMode          { return i.n.mode.Type() }
 func (i fileInfo) Info() (fs.FileInfo, error) { return i, nil }
 func (i fileInfo) String() string             { return fs.FormatFileInfo(i) }

@@ -18,7 +18,8 @@ const (
 )
 
 type ntfsFS struct {
-	ctx *ntfs.NTFSContext
+	ctx  *ntfs.NTFSContext
+	size int64
 }
 
 func openNTFS(r io.ReaderAt, size int64) (*ntfsFS, error) {
@@ -30,7 +31,7 @@ func openNTFS(r io.ReaderAt, size int64) (*ntfsFS, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ntfsFS{ctx: ctx}, nil
+	return &ntfsFS{ctx: ctx, size: size}, nil
 }
 
 func (n *ntfsFS) foldCase() bool { return true }
@@ -59,6 +60,15 @@ func (n *ntfsFS) list(dir *node, p string) ([]*node, error) {
 	mft, err := n.ctx.GetMFT(dir.id.(int64))
 	if err != nil {
 		return nil, err
+	}
+	// The library walks an index allocation in 4 KiB steps up to its
+	// recorded size, without a bound.
+	for _, attr := range mft.EnumerateAttributes(n.ctx) {
+		if attr.Type().Value == ntfs.ATTR_TYPE_INDEX_ALLOCATION {
+			if sz := int64(attr.DataSize()); sz < 0 || sz > n.size {
+				return nil, fmt.Errorf("index of %d bytes in a %d-byte volume: %w", sz, n.size, ErrCorrupt)
+			}
+		}
 	}
 	var out []*node
 	for _, info := range ntfs.ListDir(n.ctx, mft) {

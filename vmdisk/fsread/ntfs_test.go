@@ -68,29 +68,6 @@ touch -d '2022-05-06 07:08:09.1234567 UTC' src/sparse.bin`)
 	}
 }
 
-func FuzzNTFS(f *testing.F) {
-	needTools(f, "mkntfs", "ntfscp")
-	dir := f.TempDir()
-	sh(f, dir, `
-printf 'alpha\n' > a.txt; head -c 5000 /dev/zero | tr '\0' b > b.txt
-truncate -s 2M ntfs.img
-mkntfs -q -F -f -s 512 -c 512 ntfs.img >/dev/null 2>&1
-ntfscp -q ntfs.img a.txt /a.txt
-ntfscp -q ntfs.img b.txt /b.txt`)
-	img, err := os.ReadFile(filepath.Join(dir, "ntfs.img"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(img)
-	f.Fuzz(func(t *testing.T, img []byte) {
-		fsys, err := Open(bytesReaderAt(img), int64(len(img)), "ntfs")
-		if err != nil {
-			return
-		}
-		walkBounded(fsys)
-	})
-}
-
 // TestNTFSTree copies the full test tree (directories, a directory large
 // enough for an index B-tree, a sparse file) into NTFS through an ntfs-3g
 // FUSE mount. Outside CI it is skipped where FUSE mounts are not allowed.

@@ -77,61 +77,85 @@ func (x *xfsFS) list(dir *node, p string) ([]*node, error) {
 	return out, nil
 }
 
-// content maps the file's blocks through the library's block table
-// (logical block -> physical block; unwritten extents left out), read by
-// reflection because the library only offers a sequential reader.
+// content maps the file through the extent records the library decoded
+// with its inode (unexported, hence reflection): the library's own reader
+// re-reads the parent directory for every file and keeps a map entry per
+// block.
 func (x *xfsFS) content(n *node, p string) (io.ReaderAt, error) {
-	f, err := x.lib.Open(p)
+	inode, err := xfsInode(n.id)
 	if err != nil {
 		return nil, err
 	}
-	v := reflect.ValueOf(f)
+	var recs reflect.Value
+	for _, fork := range []string{"regularExtent", "regularBtree"} {
+		if f := inode.FieldByName(fork); f.IsValid() && f.Kind() == reflect.Pointer && !f.IsNil() {
+			recs = f.Elem().FieldByName("bmbtRecs")
+		}
+	}
+	if !recs.IsValid() || recs.Kind() != reflect.Slice {
+		if n.size == 0 {
+			return &extReader{e: &extFS{r: x.r, size: x.size, bs: x.bs}}, nil
+		}
+		return nil, fmt.Errorf("file without an extent list: %w", ErrUnsupported)
+	}
+	sb := x.lib.PrimaryAG.SuperBlock
+	blocks := x.size / x.bs
+	var exts []extExtent
+	for i := range recs.Len() {
+		r := recs.Index(i)
+		if r.Kind() != reflect.Struct || r.NumField() != 2 {
+			return nil, fmt.Errorf("XFS library extent record %v", r.Type())
+		}
+		irec := xfs.BmbtRec{L0: r.Field(0).Uint(), L1: r.Field(1).Uint()}.Unpack()
+		e := extExtent{
+			lblk:      int64(irec.StartOff),
+			pblk:      sb.BlockToPhysicalOffset(irec.StartBlock),
+			len:       int64(irec.BlockCount),
+			unwritten: irec.State != 0,
+		}
+		if e.len == 0 {
+			continue
+		}
+		if e.pblk < 0 || e.pblk+e.len > blocks || e.lblk < 0 {
+			return nil, fmt.Errorf("extent of %d blocks at block %d outside the file system: %w", e.len, e.pblk, ErrCorrupt)
+		}
+		exts = append(exts, e)
+	}
+	sort.Slice(exts, func(i, j int) bool { return exts[i].lblk < exts[j].lblk })
+	for i := 1; i < len(exts); i++ {
+		if exts[i-1].lblk+exts[i-1].len > exts[i].lblk {
+			return nil, fmt.Errorf("overlapping extents at block %d: %w", exts[i].lblk, ErrCorrupt)
+		}
+	}
+	return &extReader{e: &extFS{r: x.r, size: x.size, bs: x.bs}, exts: exts}, nil
+}
+
+// xfsInode returns the library's inode behind a FileInfo it made.
+func xfsInode(info any) (reflect.Value, error) {
+	v := reflect.ValueOf(info)
 	if v.Kind() == reflect.Pointer {
 		v = v.Elem()
 	}
-	table := v.FieldByName("table")
-	if !table.IsValid() || table.Kind() != reflect.Map {
-		return nil, fmt.Errorf("XFS library file %T has no block table", f)
+	if v.Kind() != reflect.Struct {
+		return reflect.Value{}, fmt.Errorf("XFS library file info %T", info)
 	}
-	blocks := (x.size + x.bs - 1) / x.bs
-	var exts []extExtent
-	it := table.MapRange()
-	for it.Next() {
-		l, ph := it.Key().Int(), it.Value().Int()
-		if l < 0 || ph < 0 || ph >= blocks {
-			return nil, fmt.Errorf("block %d of the file at block %d outside the file system: %w", l, ph, ErrCorrupt)
-		}
-		exts = append(exts, extExtent{lblk: l, pblk: ph, len: 1})
+	inode := v.FieldByName("inode")
+	if !inode.IsValid() || inode.Kind() != reflect.Pointer || inode.IsNil() {
+		return reflect.Value{}, fmt.Errorf("XFS library file info %T has no inode", info)
 	}
-	sort.Slice(exts, func(i, j int) bool { return exts[i].lblk < exts[j].lblk })
-	merged := exts[:0]
-	for _, e := range exts {
-		if k := len(merged) - 1; k >= 0 && merged[k].lblk+merged[k].len == e.lblk && merged[k].pblk+merged[k].len == e.pblk {
-			merged[k].len++
-			continue
-		}
-		merged = append(merged, e)
-	}
-	return &extReader{e: &extFS{r: x.r, size: x.size, bs: x.bs}, exts: merged}, nil
+	return inode.Elem(), nil
 }
 
 // readlink reads the target of a symlink kept in the inode (the only kind
 // the library decodes), by reflection: the library does not export it.
 func (x *xfsFS) readlink(n *node, p string) (string, error) {
-	v := reflect.ValueOf(n.id)
-	if v.Kind() == reflect.Pointer {
-		v = v.Elem()
+	inode, err := xfsInode(n.id)
+	if err != nil {
+		return "", err
 	}
-	if v.Kind() != reflect.Struct {
-		return "", fmt.Errorf("XFS library file info %T", n.id)
-	}
-	inode := v.FieldByName("inode")
-	if !inode.IsValid() || inode.Kind() != reflect.Pointer || inode.IsNil() {
-		return "", fmt.Errorf("XFS library file info %T has no inode", n.id)
-	}
-	s := inode.Elem().FieldByName("symlinkString")
-	if !s.IsValid() || s.Kind() != reflect.Pointer || s.IsNil() {
+	sl := inode.FieldByName("symlinkString")
+	if !sl.IsValid() || sl.Kind() != reflect.Pointer || sl.IsNil() {
 		return "", fmt.Errorf("symbolic link stored in extents: %w", ErrUnsupported)
 	}
-	return s.Elem().FieldByName("Name").String(), nil
+	return sl.Elem().FieldByName("Name").String(), nil
 }

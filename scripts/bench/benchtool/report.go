@@ -72,13 +72,15 @@ func warmFile(path string, buf []byte) error {
 type result struct {
 	dataset, measure, tool string
 	wall                   float64 // seconds; NaN when the run failed
+	cpu                    float64 // user + system seconds
 	rssKiB                 float64
+	load                   float64
 	bytes                  float64 // NaN when not measured
 	guest                  float64 // bytes the throughput refers to; 0 for none
 }
 
 // cmdReport prints the Markdown table of medians of a results CSV with the
-// columns dataset,measure,tool,run,wall_s,peak_rss_kib,bytes,guest_bytes,status.
+// columns dataset,measure,tool,run,wall_s,cpu_s,peak_rss_kib,bytes,guest_bytes,load1,status.
 func cmdReport(args []string) error {
 	flags := flag.NewFlagSet("report", flag.ExitOnError)
 	path := flags.String("csv", "", "results CSV")
@@ -92,7 +94,7 @@ func cmdReport(args []string) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", *path, err)
 	}
-	if len(rows) < 1 || len(rows[0]) < 9 || rows[0][0] != "dataset" {
+	if len(rows) < 1 || len(rows[0]) < 11 || rows[0][0] != "dataset" {
 		return errors.New("report: not a benchmark results CSV")
 	}
 	type key struct{ dataset, measure string }
@@ -109,9 +111,9 @@ func cmdReport(args []string) error {
 			tools = append(tools, r[2])
 		}
 		res := result{dataset: r[0], measure: r[1], tool: r[2],
-			wall: num(r[4]), rssKiB: num(r[5]), bytes: num(r[6]), guest: num(r[7])}
-		if r[8] != "ok" {
-			res.wall = math.NaN()
+			wall: num(r[4]), cpu: num(r[5]), rssKiB: num(r[6]), bytes: num(r[7]), guest: num(r[8]), load: num(r[9])}
+		if r[10] != "ok" {
+			res.wall, res.cpu = math.NaN(), math.NaN()
 		}
 		groups[k][r[2]] = append(groups[k][r[2]], res)
 	}
@@ -136,6 +138,9 @@ func cmdReport(args []string) error {
 		hdr = append(hdr, "speed-up")
 	}
 	for _, t := range tools {
+		hdr = append(hdr, t+" CPU s")
+	}
+	for _, t := range tools {
 		hdr = append(hdr, t+" MiB/s")
 	}
 	for _, t := range tools {
@@ -144,6 +149,7 @@ func cmdReport(args []string) error {
 	for _, t := range tools {
 		hdr = append(hdr, t+" stored MiB")
 	}
+	hdr = append(hdr, "load")
 	for range hdr {
 		sep = append(sep, "---")
 	}
@@ -167,6 +173,10 @@ func cmdReport(args []string) error {
 			}
 		}
 		for _, t := range tools {
+			m, n, total := median(g[t], func(r result) float64 { return r.cpu })
+			cells = append(cells, fmtRuns(m, n, total, 2))
+		}
+		for _, t := range tools {
 			w := walls[t]
 			if len(g[t]) == 0 || g[t][0].guest == 0 || math.IsNaN(w) || w == 0 {
 				cells = append(cells, "")
@@ -182,6 +192,12 @@ func cmdReport(args []string) error {
 			m, n, _ := median(g[t], func(r result) float64 { return r.bytes })
 			cells = append(cells, fmtRuns(m/mib, n, n, 1))
 		}
+		var all []result
+		for _, t := range tools {
+			all = append(all, g[t]...)
+		}
+		m, n, _ := median(all, func(r result) float64 { return r.load })
+		cells = append(cells, fmtRuns(m, n, n, 1))
 		fmt.Println("| " + strings.Join(cells, " | ") + " |")
 	}
 	return nil

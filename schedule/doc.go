@@ -1,0 +1,39 @@
+// Package schedule turns the human schedule grammar of bunker's job file into
+// calendar events, computes when a job runs next, and renders those events for
+// the two schedulers bunker relies on: systemd timers and cron.
+//
+// # Grammar
+//
+// A schedule is one line:
+//
+//	once 2026-12-01 01:00        one run at that local time
+//	hourly                       every hour on the hour
+//	daily 02:00                  every day
+//	weekly mon 03:00             every Monday (also "weekly mon,thu 03:00", "weekly mon..fri 22:00")
+//	monthly 1 04:00              on the first day of each month
+//	monthly third-mon 04:00      on the third Monday (first, second, third, fourth, last)
+//	every 6h                     every 6 hours from midnight (also "every 15m")
+//	OnCalendar=Mon..Fri 22:00    a systemd calendar expression, passed through
+//
+// followed by the options "window 1h" (start at a random, per-host stable
+// moment inside the window) and "tz Europe/Berlin" (the zone the times are
+// in; the local zone when absent). A line whose first word is not one of the
+// keywords above is read as a systemd calendar expression, so
+// "Mon..Fri 22:00" works too.
+//
+// # Calendar engine
+//
+// Every form compiles to a systemd calendar event (systemd.time(7)); the same
+// engine parses raw OnCalendar expressions and computes [Schedule.Next], so
+// the time bunker predicts is the time systemd fires (tests compare both
+// against systemd-analyze). Weekday and date are AND-ed as in systemd.
+//
+// # Rendering
+//
+// [SystemdUnits] renders a oneshot service and a timer per job plus the
+// failure-notification template unit; [Crontab] renders cron lines, each
+// guarded by flock against overlapping runs, with shell guards for what cron
+// cannot express (the third Monday, a single year). [Installer] writes the
+// rendered files atomically under a root directory and records them in a
+// manifest, so removal takes out exactly what was installed.
+package schedule
