@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package lockcheck tells whether another process holds a disk image open
 // for writing, as far as byte-range locks show it.
 //
