@@ -83,7 +83,7 @@ func (b *run) disk(src DiskSource) (repo.Disk, error) {
 		var err error
 		img, err = vmdisk.Open(path, src.Format, vmdisk.OpenOptions{Force: b.opts.Force})
 		if err != nil {
-			return repo.Disk{}, fmt.Errorf("backup: open disk %s: %w", path, err)
+			return repo.Disk{}, fmt.Errorf("open disk: %w", err)
 		}
 		defer img.Close()
 	}
@@ -94,7 +94,7 @@ func (b *run) disk(src DiskSource) (repo.Disk, error) {
 	}
 	before, isFile := identify(files)
 
-	if pd := b.parentDisk(name); pd != nil && isFile && pd.SourceInode != 0 &&
+	if pd := b.parentDisk(name); pd != nil && isFile && pd.SourceInode != 0 && pd.Format == info.Format &&
 		pd.SourceSize == before.size && pd.SourceMtime.Equal(before.mtime) && pd.SourceInode == before.inode {
 		d := *pd
 		d.Source = path
