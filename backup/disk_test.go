@@ -24,7 +24,8 @@ type memImage struct {
 	data    []byte
 	extents []vmdisk.Extent
 	reads   atomic.Int64
-	failAt  int64 // ReadAt at this offset fails (0 = never)
+	failAt  int64  // ReadAt at this offset fails (0 = never)
+	format  string // Info().Format; "test" when empty
 }
 
 func newMemImage(data []byte, grain int64, zeroAllocated bool) *memImage {
@@ -69,8 +70,13 @@ func (im *memImage) ReadAt(p []byte, off int64) (int, error) {
 func (im *memImage) Size() int64                       { return int64(len(im.data)) }
 func (im *memImage) SectorSize() int                   { return 512 }
 func (im *memImage) Extents() ([]vmdisk.Extent, error) { return im.extents, nil }
-func (im *memImage) Info() vmdisk.Info                 { return vmdisk.Info{Format: "test"} }
-func (im *memImage) Close() error                      { return nil }
+func (im *memImage) Info() vmdisk.Info {
+	if im.format == "" {
+		return vmdisk.Info{Format: "test"}
+	}
+	return vmdisk.Info{Format: im.format}
+}
+func (im *memImage) Close() error { return nil }
 
 // diskContent builds a disk: filesystem-like data with zero gaps of many
 // sizes, some not sector aligned, and a large empty tail.
@@ -284,6 +290,7 @@ func TestDiskIncrementalAndRaw(t *testing.T) {
 
 	// Unchanged: the parent's record is reused; the image is not read.
 	im := newMemImage(data, 4096, false)
+	im.format = "raw" // the same file, read as the same format
 	second, err := Disks(ctx, r, []DiskSource{{Path: p, Image: im}}, Options{Parent: first})
 	if err != nil {
 		t.Fatal(err)
