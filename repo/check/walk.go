@@ -162,10 +162,22 @@ func (c *checker) visitTree(ctx context.Context, id repo.ID, user string, trees 
 		return true, nil
 	}
 	for _, n := range t.Nodes {
+		var covered uint64
 		for _, ch := range n.Content {
-			if ch.ID != nil && c.unusable(repo.DataBlob, *ch.ID, missing, fmt.Sprintf("file %q in tree %s", n.Name, id.Str())) {
+			covered += ch.Len
+			if ch.ID == nil {
+				continue
+			}
+			if c.unusable(repo.DataBlob, *ch.ID, missing, fmt.Sprintf("file %q in tree %s", n.Name, id.Str())) {
+				st.bad = true
+			} else if pbs := c.r.LookupBlob(repo.DataBlob, *ch.ID); len(pbs) > 0 && uint64(pbs[0].PlainLength) != ch.Len {
+				c.res.add(Problem{Severity: Error, Kind: TreeDamaged, Blobs: []repo.ID{id, *ch.ID}, Message: fmt.Sprintf("file %q in tree %s: chunk %s is %d bytes long, the tree says %d", n.Name, id.Str(), ch.ID.Str(), pbs[0].PlainLength, ch.Len)})
 				st.bad = true
 			}
+		}
+		if n.Type == repo.NodeFile && covered != n.Size {
+			c.res.add(Problem{Severity: Error, Kind: TreeDamaged, Blobs: []repo.ID{id}, Message: fmt.Sprintf("file %q in tree %s: content covers %d bytes, its size is %d", n.Name, id.Str(), covered, n.Size)})
+			st.bad = true
 		}
 		if n.Type == repo.NodeDir && n.Subtree != nil {
 			bad, err := c.visitTree(ctx, *n.Subtree, fmt.Sprintf("directory %q in tree %s", n.Name, id.Str()), trees, missing)
