@@ -141,7 +141,7 @@ func (p *Plan) repack(ctx context.Context, res *Result) ([]repo.IndexPack, error
 	p.prog.Phase("repack", len(p.Repack))
 	g, gctx := errgroup.WithContext(ctx)
 	todo := make(chan Pack)
-	loaded := make(chan loadedPack, 1)
+	loaded := make(chan loadedPack)
 	g.Go(func() error {
 		defer close(todo)
 		for _, pk := range p.Repack {
@@ -194,6 +194,15 @@ func (p *Plan) repack(ctx context.Context, res *Result) ([]repo.IndexPack, error
 
 	var newPacks []repo.IndexPack
 	writers := map[repo.BlobType]*repo.PackWriter{}
+	// left is what remains to copy per blob type, so that a writer's buffer
+	// is sized to its pack rather than always to a full one.
+	left := map[repo.BlobType]int{}
+	for _, pk := range p.Repack {
+		for _, pb := range p.copyFrom[pk.ID] {
+			left[pb.Type] += int(pb.Length)
+		}
+	}
+	const headerRoom = 64 << 10
 	finish := func(w *repo.PackWriter) error {
 		size := w.Size()
 		ip, err := w.Finish(gctx)
@@ -218,6 +227,10 @@ func (p *Plan) repack(ctx context.Context, res *Result) ([]repo.IndexPack, error
 						return err
 					}
 				}
+				if w.Count() == 0 {
+					w.Grow(min(left[pb.Type], repo.PackSize+int(pb.Length)) + headerRoom)
+				}
+				left[pb.Type] -= int(pb.Length)
 				if err := w.Add(pb, lp.data[pb.Offset:pb.Offset+pb.Length]); err != nil {
 					return err
 				}

@@ -195,12 +195,24 @@ func NewPlan(ctx context.Context, r *repo.Repository, opts Options) (*Plan, erro
 		byPack: make(map[repo.ID][]repo.PackedBlob), copyFrom: make(map[repo.ID][]repo.PackedBlob),
 		indexFiles: indexFiles,
 	}
-	locations := make(map[blobKey][]repo.ID)
+	// chosen holds, for each used blob, the pack whose copy is kept. Most
+	// blobs are stored once; more lists every pack of those stored more
+	// often, to choose among them below.
+	chosen := make(map[blobKey]repo.ID, len(used))
+	more := make(map[blobKey][]repo.ID)
 	_ = r.EachBlob(func(pb repo.PackedBlob) error {
 		p.byPack[pb.Pack] = append(p.byPack[pb.Pack], pb)
 		k := blobKey{pb.Type, pb.ID}
-		if _, ok := used[k]; ok {
-			locations[k] = append(locations[k], pb.Pack)
+		if _, ok := used[k]; !ok {
+			return nil
+		}
+		if first, ok := chosen[k]; !ok {
+			chosen[k] = pb.Pack
+		} else {
+			if more[k] == nil {
+				more[k] = []repo.ID{first}
+			}
+			more[k] = append(more[k], pb.Pack)
 		}
 		return nil
 	})
@@ -210,46 +222,51 @@ func NewPlan(ctx context.Context, r *repo.Repository, opts Options) (*Plan, erro
 
 	// Every used blob must be stored in an existing pack.
 	for k := range used {
-		n := 0
-		for _, pk := range locations[k] {
-			if _, ok := sizes[pk]; ok {
-				n++
+		pk, ok := chosen[k]
+		if ok {
+			if _, exists := sizes[pk]; exists {
+				continue
 			}
 		}
-		if n == 0 {
+		found := false
+		for _, pk := range more[k] {
+			if _, exists := sizes[pk]; exists {
+				found = true
+			}
+		}
+		if !found {
 			return nil, fmt.Errorf("plan prune: %s blob %s is used by a snapshot but not stored in any existing pack; run check", k.t, k.id.Str())
 		}
 	}
 
-	// Choose one copy of each used blob: in the pack holding the most used
-	// bytes, so that duplicates end up in packs that are kept anyway.
-	usedIn := make(map[repo.ID]int64)
-	for pk, blobs := range p.byPack {
-		for _, pb := range blobs {
-			if _, ok := used[blobKey{pb.Type, pb.ID}]; ok {
-				usedIn[pk] += int64(pb.Length)
+	// Of a blob stored several times, keep the copy in the pack holding the
+	// most used bytes, so that duplicates end up in packs kept anyway.
+	if len(more) > 0 {
+		usedIn := make(map[repo.ID]int64)
+		for pk, blobs := range p.byPack {
+			for _, pb := range blobs {
+				if _, ok := used[blobKey{pb.Type, pb.ID}]; ok {
+					usedIn[pk] += int64(pb.Length)
+				}
 			}
 		}
-	}
-	chosen := make(map[blobKey]repo.ID, len(used))
-	for k, packs := range locations {
-		best := repo.ID{}
-		for _, pk := range packs {
-			if _, ok := sizes[pk]; !ok {
-				continue
+		for k, packs := range more {
+			best := repo.ID{}
+			for _, pk := range packs {
+				if _, ok := sizes[pk]; !ok {
+					continue
+				}
+				if best.IsNull() || usedIn[pk] > usedIn[best] || usedIn[pk] == usedIn[best] && pk.String() < best.String() {
+					best = pk
+				}
 			}
-			if best.IsNull() || usedIn[pk] > usedIn[best] || usedIn[pk] == usedIn[best] && pk.String() < best.String() {
-				best = pk
-			}
-		}
-		chosen[k] = best
-		if len(packs) > 1 {
+			chosen[k] = best
 			p.DuplicateBlobs++
 		}
 	}
 
 	var candidates []Pack
-	taken := make(map[blobKey]bool, len(chosen))
+	taken := make(map[blobKey]bool, len(more))
 	packIDs := make([]repo.ID, 0, len(p.byPack))
 	for id := range p.byPack {
 		packIDs = append(packIDs, id)
@@ -263,7 +280,9 @@ func NewPlan(ctx context.Context, r *repo.Repository, opts Options) (*Plan, erro
 		for _, pb := range blobs {
 			k := blobKey{pb.Type, pb.ID}
 			if chosen[k] == id && !taken[k] {
-				taken[k] = true
+				if _, dup := more[k]; dup {
+					taken[k] = true // a blob twice in one pack is copied once
+				}
 				pk.UsedBlobs++
 				pk.UsedBytes += int64(pb.Length)
 				toCopy = append(toCopy, pb)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -116,7 +117,15 @@ func (k *keyFile) params() KDFParams {
 }
 
 func passwordKey(password string, salt []byte, p KDFParams) []byte {
-	return argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, keySize)
+	k := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, keySize)
+	if p.Memory >= 16<<10 {
+		// argon2id's work memory (64 MiB by default) is garbage now, but it
+		// was live at the last collection, which lets the heap grow to twice
+		// that before the next one: the command's peak memory would be the
+		// KDF's plus its own. Collect it now and give it back to the system.
+		debug.FreeOSMemory()
+	}
+	return k
 }
 
 // open unwraps the master key with password.

@@ -38,11 +38,26 @@ func (w *PackWriter) Add(pb PackedBlob, sealed []byte) error {
 	if uint64(len(w.buf))+uint64(len(sealed)) > 1<<32-1-maxHeaderSize {
 		return errors.New("pack too large")
 	}
+	if w.buf == nil {
+		// One allocation for a whole pack and its header, not a series of
+		// doublings up to twice the pack size (Grow sets a smaller one).
+		w.Grow(PackSize + PackSize/8)
+	}
 	pb.Offset = uint32(len(w.buf))
 	pb.Pack = ID{}
 	w.buf = append(w.buf, sealed...)
 	w.blobs = append(w.blobs, pb)
 	return nil
+}
+
+// Grow makes room for n more bytes (blobs and header) without
+// reallocating, for callers that know how much they will add.
+func (w *PackWriter) Grow(n int) {
+	if cap(w.buf)-len(w.buf) < n {
+		b := make([]byte, len(w.buf), len(w.buf)+n)
+		copy(b, w.buf)
+		w.buf = b
+	}
 }
 
 // Size returns the bytes of the blobs added so far.

@@ -4,21 +4,35 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bunkerbackup/bunker/repo"
+	"github.com/bunkerbackup/bunker/retention"
 )
 
 func newInitCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	var minRetention string
+	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a repository",
 		Long: `Create a new, empty repository at the location given by --repo (or
 BUNKER_REPOSITORY). The password comes from --password-file,
 --password-command or BUNKER_PASSWORD; on a terminal it is asked for twice.
 
+--min-retention sets the repository's minimum retention period: no snapshot
+younger than it is ever removed by 'bunker forget' (change it later with
+'bunker config min-retention').
+
 Keep the password safe: without it the backups cannot be read by anyone.` + exitStatusHelp(),
 		Example: `  bunker init -r /srv/backup
+  bunker init -r /srv/backup --min-retention 30d
   BUNKER_PASSWORD_FILE=/etc/bunker/password bunker init -r /srv/backup`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if minRetention != "" {
+				d, err := retention.ParseDuration(minRetention)
+				if err != nil {
+					return usageErrorf("--min-retention: %v", err)
+				}
+				minRetention = d.String()
+			}
 			be, err := g.backend()
 			if err != nil {
 				return err
@@ -28,7 +42,7 @@ Keep the password safe: without it the backups cannot be read by anyone.` + exit
 				return err
 			}
 			host, user := whoami()
-			r, err := repo.Init(cmd.Context(), be, pw, repo.InitOptions{Hostname: host, Username: user})
+			r, err := repo.Init(cmd.Context(), be, pw, repo.InitOptions{Hostname: host, Username: user, MinRetention: minRetention})
 			if err != nil {
 				return err
 			}
@@ -43,6 +57,8 @@ Keep the password safe: without it the backups cannot be read by anyone.` + exit
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&minRetention, "min-retention", "", "minimum retention period, e.g. 30d (no snapshot younger is removed)")
+	return cmd
 }
 
 // shortStr returns the first 8 characters of an id string.

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bunkerbackup/bunker/repo"
+	"github.com/bunkerbackup/bunker/retention"
+)
+
+type repoSettingsJSON struct {
+	ID           string `json:"id"`
+	Version      int    `json:"version"`
+	Compression  string `json:"compression"`
+	MinRetention string `json:"min_retention"`
+}
+
+func newConfigMinRetentionCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "min-retention [PERIOD|off]",
+		Short: "Show or set the repository's minimum retention period",
+		Long: `Show or set the minimum retention period of the repository: no snapshot
+younger than it is removed by 'bunker forget', by policy or by id. PERIOD is
+a duration such as 30d, 2w, 1y or 1m15d; 'off' removes the minimum.
+
+Setting it takes the exclusive lock and rewrites the repository config.` + repoExitStatus(),
+		Example: `  bunker config min-retention
+  bunker config min-retention 30d
+  bunker config min-retention off`,
+		Args: rangeArgs(0, 1, "PERIOD"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if len(args) == 0 {
+				return g.withRepo(ctx, noLock, func(r *repo.Repository) error {
+					return printRepoSettings(g, r.Config())
+				})
+			}
+			period := args[0]
+			if period == "off" || period == "0" {
+				period = ""
+			} else {
+				d, err := retention.ParseDuration(period)
+				if err != nil {
+					return usageErrorf("%v", err)
+				}
+				period = d.String()
+			}
+			return g.withRepo(ctx, exclusiveLock, func(r *repo.Repository) error {
+				if err := r.SetMinRetention(ctx, period); err != nil {
+					return err
+				}
+				return printRepoSettings(g, r.Config())
+			})
+		},
+	}
+}
+
+func printRepoSettings(g *globalOptions, c repo.Config) error {
+	doc := repoSettingsJSON{ID: c.ID, Version: c.Version, Compression: c.Compression, MinRetention: c.MinRetention}
+	return g.out.document(doc, func(w io.Writer) error {
+		mr := c.MinRetention
+		if mr == "" {
+			mr = "none"
+		}
+		_, err := fmt.Fprintf(w, "repository %s (format %d)\ncompression: %s\nminimum retention: %s\n", shortStr(c.ID), c.Version, c.Compression, mr)
+		return err
+	})
+}
+
+// newRepoConfigCmd is 'bunker config': without a subcommand it shows the
+// repository settings.
+func newRepoConfigCmd(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Show or change repository settings",
+		Long: `Show the repository settings, or change one with a subcommand
+(min-retention).` + repoExitStatus(),
+		Example: `  bunker config
+  bunker config --json
+  bunker config min-retention 30d`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withRepo(cmd.Context(), noLock, func(r *repo.Repository) error {
+				return printRepoSettings(g, r.Config())
+			})
+		},
+	}
+	cmd.AddCommand(newConfigMinRetentionCmd(g))
+	return cmd
+}
