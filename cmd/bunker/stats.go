@@ -7,30 +7,41 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/bunkerbackup/bunker/prune"
 	"github.com/bunkerbackup/bunker/repo"
+	"github.com/bunkerbackup/bunker/repo/check"
 )
 
 type statsJSON struct {
-	Snapshots       int    `json:"snapshots"`
-	LogicalBytes    uint64 `json:"logical_bytes"` // files and disks as the snapshots hold them, holes included
-	Packs           int    `json:"packs"`
-	PackBytes       int64  `json:"pack_bytes"`
-	DataBlobs       int    `json:"data_blobs"`
-	TreeBlobs       int    `json:"tree_blobs"`
-	PlainBytes      uint64 `json:"plain_bytes"`  // unique blob plaintext
-	StoredBytes     uint64 `json:"stored_bytes"` // unique blobs compressed and sealed
-	CompressedBlobs int    `json:"compressed_blobs"`
+	Snapshots    int                   `json:"snapshots"`
+	PerSnapshot  []check.SnapshotStats `json:"per_snapshot,omitempty"`
+	LogicalBytes uint64                `json:"logical_bytes"` // files and disks as the snapshots hold them, holes included
+	// Referenced is what the selected snapshots occupy after deduplication;
+	// Repository is every indexed blob.
+	Referenced check.BlobStats `json:"referenced"`
+	Repository check.BlobStats `json:"repository"`
+	Packs      int             `json:"packs"`
+	PackBytes  uint64          `json:"pack_bytes"`
+	// Unused is data no snapshot references; PruneFrees is what 'bunker
+	// prune' with the default --max-unused would free.
+	UnusedBytes int64 `json:"unused_bytes"`
+	PruneFrees  int64 `json:"prune_frees"`
 }
 
 func newStatsCmd(g *globalOptions) *cobra.Command {
-	var filter snapshotFilter
+	var (
+		filter      snapshotFilter
+		perSnapshot bool
+	)
 	cmd := &cobra.Command{
 		Use:   "stats",
 		Short: "Show how much the repository stores",
 		Long: `Show the number of snapshots, their logical size (what a restore of all of
-them would write, holes included), the unique data after deduplication and
-what it occupies after compression and encryption.` + repoExitStatus(),
+them would write, holes included), the unique data they reference after
+deduplication, what the repository occupies after compression and
+encryption, and how much 'bunker prune' would free.` + repoExitStatus(),
 		Example: `  bunker stats -r /srv/backup
+  bunker stats --per-snapshot
   bunker stats --host web1 --json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -40,64 +51,61 @@ what it occupies after compression and encryption.` + repoExitStatus(),
 				if err != nil {
 					return err
 				}
-				var s statsJSON
-				s.Snapshots = len(list)
-				for _, sn := range list {
-					if sn.Summary != nil {
-						s.LogicalBytes += sn.Summary.TotalBytesProcessed
-					}
-					for _, d := range sn.Disks {
-						s.LogicalBytes += uint64(d.Size)
-					}
-				}
-				packs, err := r.ListPacks(ctx)
+				st, err := check.ComputeStats(ctx, r, list)
 				if err != nil {
 					return err
 				}
-				s.Packs = len(packs)
-				for _, n := range packs {
-					s.PackBytes += n
-				}
-				err = r.EachBlob(func(pb repo.PackedBlob) error {
-					if pb.Type == repo.DataBlob {
-						s.DataBlobs++
-					} else {
-						s.TreeBlobs++
-					}
-					s.PlainBytes += uint64(pb.PlainLength)
-					s.StoredBytes += uint64(pb.Length)
-					if pb.Compressed {
-						s.CompressedBlobs++
-					}
-					return nil
-				})
+				plan, err := prune.NewPlan(ctx, r, prune.Options{MaxUnused: prune.DefaultMaxUnused})
 				if err != nil {
 					return err
+				}
+				s := statsJSON{
+					Snapshots: len(list), LogicalBytes: st.LogicalBytes,
+					Referenced: st.Referenced, Repository: st.Repository,
+					Packs: st.Packs, PackBytes: st.PackBytes,
+					UnusedBytes: plan.UnusedBytes, PruneFrees: plan.BytesFreed,
+				}
+				if perSnapshot {
+					s.PerSnapshot = st.Snapshots
 				}
 				return g.out.document(s, func(w io.Writer) error { return printStats(w, s) })
 			})
 		},
 	}
 	filter.addFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&perSnapshot, "per-snapshot", false, "also show each snapshot's files, disks and logical size")
 	return cmd
 }
 
 func printStats(w io.Writer, s statsJSON) error {
 	ratio := 0.0
-	if s.StoredBytes > 0 {
-		ratio = float64(s.LogicalBytes) / float64(s.StoredBytes)
+	if s.Repository.StoredBytes > 0 {
+		ratio = float64(s.LogicalBytes) / float64(s.Repository.StoredBytes)
 	}
+	b := func(n uint64) string { return humanize.IBytes(n) }
 	rows := [][]string{
 		{"snapshots:", fmt.Sprint(s.Snapshots)},
-		{"logical size:", humanize.IBytes(s.LogicalBytes)},
-		{"unique data:", fmt.Sprintf("%s in %d data and %d tree blobs", humanize.IBytes(s.PlainBytes), s.DataBlobs, s.TreeBlobs)},
-		{"stored:", fmt.Sprintf("%s (%d blobs compressed)", humanize.IBytes(s.StoredBytes), s.CompressedBlobs)},
-		{"pack files:", fmt.Sprintf("%d, %s", s.Packs, humanize.IBytes(uint64(s.PackBytes)))},
+		{"logical size:", b(s.LogicalBytes)},
+		{"referenced:", fmt.Sprintf("%s in %d data and %d tree blobs, %s stored", b(s.Referenced.PlainBytes), s.Referenced.DataBlobs, s.Referenced.TreeBlobs, b(s.Referenced.StoredBytes))},
+		{"unique data:", fmt.Sprintf("%s in %d data and %d tree blobs", b(s.Repository.PlainBytes), s.Repository.DataBlobs, s.Repository.TreeBlobs)},
+		{"stored:", fmt.Sprintf("%s (%d blobs compressed)", b(s.Repository.StoredBytes), s.Repository.Compressed)},
+		{"pack files:", fmt.Sprintf("%d, %s", s.Packs, b(s.PackBytes))},
+		{"unused data:", fmt.Sprintf("%s (prune would free %s)", b(uint64(s.UnusedBytes)), b(uint64(max(s.PruneFrees, 0))))},
 		{"space saving:", fmt.Sprintf("%.2fx (logical size / stored)", ratio)},
 	}
 	for _, r := range rows {
 		if _, err := fmt.Fprintf(w, "%-14s %s\n", r[0], r[1]); err != nil {
 			return err
+		}
+	}
+	if len(s.PerSnapshot) > 0 {
+		if _, err := fmt.Fprintf(w, "\n%-10s %8s %8s %6s %12s\n", "ID", "Files", "Dirs", "Disks", "Logical"); err != nil {
+			return err
+		}
+		for _, p := range s.PerSnapshot {
+			if _, err := fmt.Fprintf(w, "%-10s %8d %8d %6d %12s\n", p.ID.Str(), p.Files, p.Dirs, p.Disks, b(p.LogicalBytes)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
