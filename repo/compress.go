@@ -22,7 +22,7 @@ func zstdInit() {
 		var err error
 		n := runtime.GOMAXPROCS(0)
 		zstdEnc, err = zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(zstd.SpeedFastest),
+			zstd.WithEncoderLevel(zstd.SpeedDefault),
 			zstd.WithEncoderConcurrency(n),
 			zstd.WithEncoderCRC(false),
 			zstd.WithZeroFrames(true),
