@@ -12,21 +12,11 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
+
+	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
 )
 
 const MiB = 1 << 20
-
-func needTools(t testing.TB, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "" {
-				t.Skipf("%s not installed", tool)
-			}
-			t.Fatalf("%s not installed (required in CI)", tool)
-		}
-	}
-}
 
 func sh(t testing.TB, dir, script string) {
 	t.Helper()
@@ -50,7 +40,7 @@ func readFile(t testing.TB, path string) []byte {
 // gptDisk builds a 64 MiB GPT disk: FAT32 ESP, ext4 root, swap, and an
 // unformatted LVM partition.
 func gptDisk(t *testing.T) string {
-	needTools(t, "sfdisk", "mkfs.ext4", "mkfs.fat", "mkswap")
+	imgtest.NeedAll(t, "sfdisk", "mkfs.ext4", "mkfs.fat", "mkswap")
 	dir := t.TempDir()
 	sh(t, dir, `
 truncate -s 64M disk.raw
@@ -77,7 +67,7 @@ dd if=swap.img of=disk.raw bs=512 seek=104448 conv=notrunc status=none
 // mbrDisk builds a 48 MiB MBR disk with an extended partition holding
 // three logical partitions.
 func mbrDisk(t *testing.T) string {
-	needTools(t, "sfdisk", "mkfs.ext4", "mkfs.fat")
+	imgtest.NeedAll(t, "sfdisk", "mkfs.ext4", "mkfs.fat")
 	dir := t.TempDir()
 	sh(t, dir, `
 truncate -s 48M disk.raw
@@ -300,7 +290,7 @@ func put4kGPT(disk []byte, parts [][2]uint64, names []string) {
 }
 
 func TestGPT4K(t *testing.T) {
-	needTools(t, "mkfs.ext4")
+	imgtest.Need(t, "mkfs.ext4")
 	dir := t.TempDir()
 	sh(t, dir, `mkfs.ext4 -q -F -b 4096 -L four-k -U 44444444-5555-6666-7777-888888888888 ext4.img 8M`)
 	disk := make([]byte, 16*MiB)
@@ -336,7 +326,7 @@ func TestGPT4K(t *testing.T) {
 
 // TestFdisk4K reads a GPT that fdisk wrote for 4096-byte sectors.
 func TestFdisk4K(t *testing.T) {
-	needTools(t, "fdisk")
+	imgtest.Need(t, "fdisk")
 	dir := t.TempDir()
 	sh(t, dir, `truncate -s 32M d.raw
 printf 'g\nn\n1\n\n+8M\nn\n2\n\n+4M\nt\n2\n19\nw\n' | fdisk -b 4096 d.raw >/dev/null`)
@@ -360,7 +350,7 @@ printf 'g\nn\n1\n\n+8M\nn\n2\n\n+4M\nt\n2\n19\nw\n' | fdisk -b 4096 d.raw >/dev/
 }
 
 func TestNoTable(t *testing.T) {
-	needTools(t, "mkfs.ext4", "mkfs.fat")
+	imgtest.NeedAll(t, "mkfs.ext4", "mkfs.fat")
 	dir := t.TempDir()
 	sh(t, dir, `mkfs.ext4 -q -F -L bare ext4.img 4M; mkfs.fat -C -n BAREFAT fat.img 4096 >/dev/null`)
 	for _, name := range []string{"ext4.img", "fat.img"} {
@@ -380,7 +370,7 @@ func TestNoTable(t *testing.T) {
 }
 
 func TestDetectFilesystem(t *testing.T) {
-	needTools(t, "mkfs.ext2", "mkfs.ext3", "mkfs.ext4", "mkfs.fat", "mkswap")
+	imgtest.NeedAll(t, "mkfs.ext2", "mkfs.ext3", "mkfs.ext4", "mkfs.fat", "mkswap")
 	dir := t.TempDir()
 	sh(t, dir, `
 mkfs.ext2 -q -F -L e2 -U 00000000-0000-0000-0000-000000000002 ext2.img 2M

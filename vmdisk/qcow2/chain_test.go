@@ -40,13 +40,7 @@ func TestRawBacking(t *testing.T) {
 	if files := img.Info().Files; len(files) != 2 || files[1] != base {
 		t.Fatalf("files %v", files)
 	}
-	imgtest.SameContent(t, img, flat)
-	ext, err := img.Extents()
-	if err != nil {
-		t.Fatal(err)
-	}
-	imgtest.CheckExtents(t, ext, img.Size())
-	imgtest.Covers(t, ext, flat)
+	imgtest.CheckRaw(t, img, flat, img.Size())
 	got, _ := io.ReadAll(io.NewSectionReader(img, 2<<20, 64<<10))
 	if !bytes.Equal(got, make([]byte, 64<<10)) {
 		t.Fatal("zero cluster does not hide the raw base")

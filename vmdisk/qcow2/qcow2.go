@@ -33,11 +33,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/chain"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/extents"
 	"github.com/bunkerbackup/bunker/vmdisk/internal/lockcheck"
 	"github.com/bunkerbackup/bunker/vmdisk/part"
 	"github.com/klauspost/compress/zstd"
@@ -203,12 +204,7 @@ func (img *Image) openBacking(opts vmdisk.OpenOptions, openBacking backingOpener
 	}
 	img.backing = b
 	img.bsize = min(b.Size(), img.h.size)
-	bi := b.Info()
-	img.info.Files = append(img.info.Files, bi.Files...)
-	if bi.InUse {
-		img.info.InUse = true
-		img.info.Reasons = append(img.info.Reasons, bi.Reasons...)
-	}
+	chain.Inherit(&img.info, b.Info())
 	return nil
 }
 
@@ -604,14 +600,6 @@ func inflateZstd(out, comp []byte) error {
 // this image leaves clusters unallocated. Zero clusters are not allocated.
 func (img *Image) Extents() ([]vmdisk.Extent, error) {
 	var own, holes []vmdisk.Extent
-	add := func(list *[]vmdisk.Extent, off, n int64) {
-		l := *list
-		if k := len(l); k > 0 && l[k-1].End() == off {
-			l[k-1].Length += n
-			return
-		}
-		*list = append(l, vmdisk.Extent{Offset: off, Length: n})
-	}
 	for off := int64(0); off < img.h.size; {
 		m, err := img.lookup(off)
 		if err != nil {
@@ -619,10 +607,10 @@ func (img *Image) Extents() ([]vmdisk.Extent, error) {
 		}
 		switch m.kind {
 		case kindData, kindCompressed:
-			add(&own, off, m.n)
+			own = extents.Append(own, off, m.n)
 		case kindUnallocated:
 			if img.backing != nil && off < img.bsize {
-				add(&holes, off, min(m.n, img.bsize-off))
+				holes = extents.Append(holes, off, min(m.n, img.bsize-off))
 			}
 		}
 		off += m.n
@@ -634,44 +622,7 @@ func (img *Image) Extents() ([]vmdisk.Extent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("extents of backing file of %s: %w", img.path, err)
 	}
-	all := append(own, intersect(holes, bext)...)
-	return coalesce(all), nil
-}
-
-// intersect returns the ranges in both sorted, non-overlapping lists.
-func intersect(a, b []vmdisk.Extent) []vmdisk.Extent {
-	var out []vmdisk.Extent
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		lo := max(a[i].Offset, b[j].Offset)
-		hi := min(a[i].End(), b[j].End())
-		if lo < hi {
-			out = append(out, vmdisk.Extent{Offset: lo, Length: hi - lo})
-		}
-		if a[i].End() < b[j].End() {
-			i++
-		} else {
-			j++
-		}
-	}
-	return out
-}
-
-// coalesce sorts extents and merges overlapping or adjacent ones.
-func coalesce(e []vmdisk.Extent) []vmdisk.Extent {
-	sort.Slice(e, func(i, j int) bool { return e[i].Offset < e[j].Offset })
-	out := e[:0]
-	for _, x := range e {
-		if x.Length <= 0 {
-			continue
-		}
-		if k := len(out); k > 0 && out[k-1].End() >= x.Offset {
-			out[k-1].Length = max(out[k-1].End(), x.End()) - out[k-1].Offset
-			continue
-		}
-		out = append(out, x)
-	}
-	return out
+	return extents.Union(own, extents.Intersect(holes, bext)), nil
 }
 
 // l2Cache keeps recently used L2 tables, bounded in bytes.

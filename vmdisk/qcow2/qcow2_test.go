@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,26 +14,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
 	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
 )
 
 const MiB = 1 << 20
-
-// needTools skips the test when a tool is missing, unless CI is set.
-func needTools(t testing.TB, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "" {
-				t.Skipf("%s not installed", tool)
-			}
-			t.Fatalf("%s not installed (required in CI)", tool)
-		}
-	}
-}
 
 func run(t testing.TB, dir string, name string, args ...string) string {
 	t.Helper()
@@ -56,7 +41,7 @@ var (
 // fixtureDir builds the qcow2 fixtures once per test binary.
 func fixtureDir(t testing.TB) string {
 	t.Helper()
-	needTools(t, "qemu-img", "qemu-io", "fdisk")
+	imgtest.NeedAll(t, "qemu-img", "qemu-io", "fdisk")
 	fixOnce.Do(func() { fixDir, fixErr = buildFixtures() })
 	if fixErr != nil {
 		t.Fatal(fixErr)
@@ -189,20 +174,7 @@ func qemuRawFile(t *testing.T, dir, name string) string {
 // qemuExtents returns the data ranges of qemu-img map, coalesced.
 func qemuExtents(t *testing.T, dir, name string) []vmdisk.Extent {
 	t.Helper()
-	var m []struct {
-		Start, Length int64
-		Data          bool
-	}
-	if err := json.Unmarshal([]byte(run(t, dir, "qemu-img", "map", "--output=json", "-f", "qcow2", name)), &m); err != nil {
-		t.Fatal(err)
-	}
-	var ext []vmdisk.Extent
-	for _, e := range m {
-		if e.Data {
-			ext = append(ext, vmdisk.Extent{Offset: e.Start, Length: e.Length})
-		}
-	}
-	return coalesce(ext)
+	return imgtest.DataRanges(imgtest.Map(t, "qcow2", filepath.Join(dir, name)))
 }
 
 func TestMatchesQemu(t *testing.T) {
@@ -357,39 +329,11 @@ func copyFixture(t *testing.T, name string) string {
 	return p
 }
 
-func patch(t *testing.T, path string, off int64, data []byte) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(data, off); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // readAll opens path, reads every byte and lists the extents, returning
 // the first error.
-func readAll(path string, opts vmdisk.OpenOptions) error {
-	img, err := Open(path, opts)
-	if err != nil {
-		return err
-	}
-	defer img.Close()
-	if _, err := img.Extents(); err != nil {
-		return err
-	}
-	buf := make([]byte, MiB)
-	for off := int64(0); off < img.Size(); off += MiB {
-		if _, err := img.ReadAt(buf, off); err != nil && err != io.EOF {
-			return err
-		}
-	}
-	return nil
-}
+func readAll(path string, opts vmdisk.OpenOptions) error { return imgtest.ReadAll(Open(path, opts)) }
 
 func wantFormatError(t *testing.T, err error, path, structure string) *vmdisk.FormatError {
 	t.Helper()
@@ -428,7 +372,7 @@ func TestBadInput(t *testing.T) {
 	})
 	t.Run("L1 offset beyond EOF", func(t *testing.T) {
 		p := copyFixture(t, "v3.qcow2")
-		patch(t, p, 40, be64(1<<40))
+		imgtest.Patch(t, p, 40, be64(1<<40))
 		fe := wantFormatError(t, readAll(p, vmdisk.OpenOptions{}), p, "L1 table")
 		if fe.Offset != 1<<40 {
 			t.Fatalf("offset %d", fe.Offset)
@@ -436,17 +380,17 @@ func TestBadInput(t *testing.T) {
 	})
 	t.Run("L1 offset unaligned", func(t *testing.T) {
 		p := copyFixture(t, "v3.qcow2")
-		patch(t, p, 40, be64(0x30008))
+		imgtest.Patch(t, p, 40, be64(0x30008))
 		wantFormatError(t, readAll(p, vmdisk.OpenOptions{}), p, "header")
 	})
 	t.Run("bad cluster bits", func(t *testing.T) {
 		p := copyFixture(t, "v3.qcow2")
-		patch(t, p, 20, []byte{0, 0, 0, 40})
+		imgtest.Patch(t, p, 20, []byte{0, 0, 0, 40})
 		wantFormatError(t, readAll(p, vmdisk.OpenOptions{}), p, "header")
 	})
 	t.Run("L1 too small", func(t *testing.T) {
 		p := copyFixture(t, "v3.qcow2")
-		patch(t, p, 24, be64(1<<50))
+		imgtest.Patch(t, p, 24, be64(1<<50))
 		wantFormatError(t, readAll(p, vmdisk.OpenOptions{}), p, "header")
 	})
 	t.Run("compressed cluster out of range", func(t *testing.T) {
@@ -463,7 +407,7 @@ func TestBadInput(t *testing.T) {
 			e := binary.BigEndian.Uint64(b[l2off+i*8:])
 			if e&(1<<62) != 0 {
 				e = e&^(1<<x-1) | uint64(len(b)+4096)
-				patch(t, p, l2off+i*8, be64(e))
+				imgtest.Patch(t, p, l2off+i*8, be64(e))
 				patched = true
 				break
 			}
@@ -487,7 +431,7 @@ func TestBadInput(t *testing.T) {
 		if err != nil || m.kind != kindCompressed {
 			t.Fatalf("cluster at 10 MiB: %+v %v", m, err)
 		}
-		patch(t, p, m.host, bytes.Repeat([]byte{0xff}, int(m.csize)))
+		imgtest.Patch(t, p, m.host, bytes.Repeat([]byte{0xff}, int(m.csize)))
 		wantFormatError(t, readAll(p, vmdisk.OpenOptions{}), p, "compressed cluster")
 	})
 	t.Run("data cluster beyond EOF", func(t *testing.T) {
@@ -498,7 +442,7 @@ func TestBadInput(t *testing.T) {
 		}
 		l2off := int64(img.l1[0])
 		img.Close()
-		patch(t, p, l2off+16*8, be64(1<<63|1<<40)) // cluster 16 = 1 MiB
+		imgtest.Patch(t, p, l2off+16*8, be64(1<<63|1<<40)) // cluster 16 = 1 MiB
 		wantFormatError(t, readAll(p, vmdisk.OpenOptions{}), p, "L2 table 0")
 	})
 	t.Run("backing loop", func(t *testing.T) {
@@ -529,7 +473,7 @@ func TestBadInput(t *testing.T) {
 		// slow and too fussy for a unit test; the header field is what
 		// decides).
 		p := copyFixture(t, "v3.qcow2")
-		patch(t, p, 32, []byte{0, 0, 0, 2})
+		imgtest.Patch(t, p, 32, []byte{0, 0, 0, 2})
 		err := readAll(p, vmdisk.OpenOptions{Force: true})
 		if !errors.Is(err, vmdisk.ErrUnsupported) || !strings.Contains(err.Error(), "encrypted qcow2 (LUKS)") {
 			t.Fatalf("got %v", err)
@@ -545,7 +489,7 @@ func TestBadInput(t *testing.T) {
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			p := copyFixture(t, "v3.qcow2")
-			patch(t, p, 72, be64(tc.bit))
+			imgtest.Patch(t, p, 72, be64(tc.bit))
 			err := readAll(p, vmdisk.OpenOptions{Force: true})
 			if !errors.Is(err, vmdisk.ErrUnsupported) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
@@ -554,7 +498,7 @@ func TestBadInput(t *testing.T) {
 	}
 	t.Run("unknown version", func(t *testing.T) {
 		p := copyFixture(t, "v3.qcow2")
-		patch(t, p, 4, []byte{0, 0, 0, 4})
+		imgtest.Patch(t, p, 4, []byte{0, 0, 0, 4})
 		if err := readAll(p, vmdisk.OpenOptions{}); !errors.Is(err, vmdisk.ErrUnsupported) {
 			t.Fatalf("got %v", err)
 		}
@@ -563,7 +507,7 @@ func TestBadInput(t *testing.T) {
 
 func TestDirtyBit(t *testing.T) {
 	p := copyFixture(t, "v3.qcow2")
-	patch(t, p, 72, be64(incompatDirty))
+	imgtest.Patch(t, p, 72, be64(incompatDirty))
 	if _, err := Open(p, vmdisk.OpenOptions{}); !errors.Is(err, vmdisk.ErrInUse) || !strings.Contains(err.Error(), "dirty") {
 		t.Fatalf("got %v, want ErrInUse", err)
 	}
@@ -579,36 +523,7 @@ func TestDirtyBit(t *testing.T) {
 
 func TestQemuLock(t *testing.T) {
 	p := copyFixture(t, "v3.qcow2")
-	// qemu-io opens the image read-write and holds its locks while it sleeps.
-	cmd := exec.Command("qemu-io", "-f", "qcow2", "-c", "sleep 20000", p)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	var err error
-	for range 100 {
-		var img *Image
-		img, err = Open(p, vmdisk.OpenOptions{})
-		if err != nil {
-			break
-		}
-		img.Close()
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !errors.Is(err, vmdisk.ErrInUse) || !strings.Contains(err.Error(), "QEMU holds it open for writing") {
-		t.Fatalf("got %v, want ErrInUse for the qemu lock", err)
-	}
-	img, err := Open(p, vmdisk.OpenOptions{Force: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer img.Close()
-	if !img.Info().InUse {
-		t.Fatal("InUse not set")
-	}
+	imgtest.QemuLock(t, "qcow2", p, "QEMU holds it open for writing", func(o vmdisk.OpenOptions) (vmdisk.Image, error) { return Open(p, o) })
 }
 
 func TestProbe(t *testing.T) {

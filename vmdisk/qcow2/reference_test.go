@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
 )
 
 // TestReferenceFixtures checks the images of make-fixtures.sh when
@@ -47,15 +48,7 @@ func BenchmarkReadAt(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer img.Close()
-			buf := make([]byte, 1<<20)
-			b.SetBytes(img.Size())
-			for b.Loop() {
-				for off := int64(0); off < img.Size(); off += int64(len(buf)) {
-					if _, err := img.ReadAt(buf, off); err != nil && err != io.EOF {
-						b.Fatal(err)
-					}
-				}
-			}
+			imgtest.BenchRead(b, img)
 		})
 	}
 }

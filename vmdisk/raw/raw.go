@@ -92,18 +92,9 @@ func Open(path string, opts vmdisk.OpenOptions) (vmdisk.Image, error) {
 	}
 	im := &Image{f: f, path: path, size: size, sectorSize: 512,
 		info: vmdisk.Info{Format: "raw", Files: []string{path}}}
-	reason, err := lockcheck.Check(f)
-	if err != nil {
+	if err := lockcheck.Mark(f, path, opts.Force, &im.info); err != nil {
 		f.Close()
 		return nil, err
-	}
-	if reason != "" {
-		im.info.InUse = true
-		im.info.Reasons = append(im.info.Reasons, path+": "+reason)
-		if !opts.Force {
-			f.Close()
-			return nil, fmt.Errorf("open %s: %s: %w", path, reason, vmdisk.ErrInUse)
-		}
 	}
 	return im, nil
 }

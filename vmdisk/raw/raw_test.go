@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -33,17 +32,8 @@ func TestReadFile(t *testing.T) {
 	if img.Size() != diskSize || img.SectorSize() != 512 {
 		t.Fatalf("size %d sector %d", img.Size(), img.SectorSize())
 	}
-	imgtest.SameContent(t, img, src)
-	ext, err := img.Extents()
-	if err != nil {
-		t.Fatal(err)
-	}
-	imgtest.CheckExtents(t, ext, diskSize)
-	imgtest.Covers(t, ext, src)
-	want := imgtest.DataRanges(imgtest.Map(t, "raw", src))
-	if !slices.Equal(ext, want) {
-		t.Fatalf("extents %v\nqemu-img map %v", ext, want)
-	}
+	ext := imgtest.CheckRaw(t, img, src, diskSize)
+	imgtest.MatchMap(t, ext, "raw", src)
 	var total int64
 	for _, e := range ext {
 		total += e.Length
@@ -173,35 +163,12 @@ func TestInUseLock(t *testing.T) {
 func TestInUseQemu(t *testing.T) {
 	dir := t.TempDir()
 	src := imgtest.GPTDisk(t, dir, "disk.raw", 24<<20)
-	imgtest.Need(t, "qemu-io")
-	cmd := exec.Command("qemu-io", "-f", "raw", src)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
+	stop := imgtest.HoldOpen(t, "raw", src)
+	open := func(o vmdisk.OpenOptions) (vmdisk.Image, error) { return Open(src, o) }
+	if err := imgtest.WaitInUse(t, open); !errors.Is(err, vmdisk.ErrInUse) {
+		t.Fatalf("got %v, want ErrInUse", err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		cmd.Wait()
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := Open(src, vmdisk.OpenOptions{})
-		if errors.Is(err, vmdisk.ErrInUse) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("qemu-io's lock never seen")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	stdin.Close()
-	cmd.Wait()
+	stop()
 	img, err := Open(src, vmdisk.OpenOptions{})
 	if err != nil {
 		t.Fatalf("after qemu-io exited: %v", err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
 )
 
 // fuzzSeeds returns real VHDs: hand-built small ones always, qemu-made ones
@@ -82,13 +83,7 @@ func FuzzOpen(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var prev int64 = -1
-		for _, e := range ext {
-			if e.Length <= 0 || e.Offset <= prev || e.End() > img.Size() {
-				t.Fatalf("bad extents %v for size %d", ext, img.Size())
-			}
-			prev = e.End()
-		}
+		imgtest.CheckExtents(t, ext, img.Size())
 	})
 }
 

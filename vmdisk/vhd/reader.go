@@ -10,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"unicode/utf16"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/blockmap"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/chain"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/extents"
 	"github.com/bunkerbackup/bunker/vmdisk/internal/lockcheck"
 )
 
@@ -36,15 +38,11 @@ type Image struct {
 	bat        []uint32
 	parent     vmdisk.Image
 
-	bmMu    sync.Mutex
-	bmCache map[int64][]byte
+	// m serves guest reads once the image is open.
+	m blockmap.Map
 }
 
 var _ vmdisk.Image = (*Image)(nil)
-
-// bitmapCacheBlocks bounds the number of sector bitmaps a differencing image
-// keeps in memory.
-const bitmapCacheBlocks = 1024
 
 // Open opens the VHD at path. A differencing image opens its parent through
 // [vmdisk.Open] with opts.Depth+1.
@@ -65,18 +63,9 @@ func Open(path string, opts vmdisk.OpenOptions) (*Image, error) {
 	}
 	img.c = f
 	// A hypervisor (QEMU) holding the file open for writing.
-	reason, err := lockcheck.Check(f)
-	if err != nil {
+	if err := lockcheck.Mark(f, path, opts.Force, &img.info); err != nil {
 		img.Close()
 		return nil, err
-	}
-	if reason != "" {
-		if !opts.Force {
-			img.Close()
-			return nil, fmt.Errorf("open %s: %s: %w", path, reason, vmdisk.ErrInUse)
-		}
-		img.info.InUse = true
-		img.info.Reasons = append(img.info.Reasons, path+": "+reason)
 	}
 	return img, nil
 }
@@ -165,6 +154,9 @@ func (img *Image) openFixed(dataLen int64) error {
 		return img.errf("footer", dataLen, "disk size %d exceeds the VHD maximum %d", img.size, int64(MaxSize))
 	}
 	img.info = vmdisk.Info{Format: "vhd", Variant: "fixed", Files: []string{img.path}}
+	// The data is one block at the start of the file.
+	img.m = blockmap.Map{Path: img.path, Size: img.size, BlockSize: max(img.size, 1), File: img.r,
+		Lookup: func(int64) blockmap.Block { return blockmap.Block{State: blockmap.Present} }}
 	return nil
 }
 
@@ -218,13 +210,32 @@ func (img *Image) openDynamic(dataEnd int64, opts vmdisk.OpenOptions) error {
 	img.info = vmdisk.Info{Format: "vhd", Variant: "dynamic", Files: []string{img.path}}
 	if f.DiskType == diskDifferencing {
 		img.info.Variant = "differencing"
-		img.bmCache = make(map[int64][]byte)
 		if err := img.openParent(hoff, opts); err != nil {
 			return err
 		}
 	}
+	img.m = blockmap.Map{Path: img.path, Size: img.size, BlockSize: img.blockSize, File: img.r, Parent: img.parent,
+		Lookup: img.lookup, BitmapOffset: img.bitmapOffset, BitmapBytes: img.bitmapSize, SectorSize: sectorSize, MSBFirst: true}
 	return nil
 }
+
+// lookup locates block b of a dynamic or differencing image: the sector
+// bitmap comes first, then the data. A dynamic image has no parent, so its
+// bitmaps do not matter: an allocated block is present whole.
+func (img *Image) lookup(b int64) blockmap.Block {
+	e := img.bat[b]
+	switch {
+	case e == batUnused:
+		return blockmap.Block{State: blockmap.Absent}
+	case img.info.Variant == "differencing":
+		return blockmap.Block{State: blockmap.Partial, Off: int64(e)*sectorSize + img.bitmapSize}
+	default:
+		return blockmap.Block{State: blockmap.Present, Off: int64(e)*sectorSize + img.bitmapSize}
+	}
+}
+
+// bitmapOffset is the file offset of the sector bitmap of allocated block b.
+func (img *Image) bitmapOffset(b int64) int64 { return int64(img.bat[b]) * sectorSize }
 
 // Platform codes of the parent locators.
 var (
@@ -361,12 +372,7 @@ func (img *Image) openParent(hoff int64, opts vmdisk.OpenOptions) error {
 			return img.errf("dynamic header", hoff+40, "parent %s has unique id %x, the child expects %x (the chain was modified)", p, pv.footer.UniqueID, img.hdr.ParentUniqueID)
 		}
 		img.parent = parent
-		pi := parent.Info()
-		img.info.Files = append(img.info.Files, pi.Files...)
-		if pi.InUse {
-			img.info.InUse = true
-			img.info.Reasons = append(img.info.Reasons, pi.Reasons...)
-		}
+		chain.Inherit(&img.info, parent.Info())
 		return nil
 	}
 	if len(tried) == 0 {
@@ -406,133 +412,7 @@ func (img *Image) Close() error {
 }
 
 // ReadAt reads guest bytes at off.
-func (img *Image) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("read %s: negative offset %d", img.path, off)
-	}
-	if off >= img.size {
-		if len(p) == 0 {
-			return 0, nil
-		}
-		return 0, io.EOF
-	}
-	n := len(p)
-	if int64(n) > img.size-off {
-		n = int(img.size - off)
-	}
-	if err := img.read(p[:n], off); err != nil {
-		return 0, err
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-func (img *Image) read(p []byte, off int64) error {
-	if img.bat == nil {
-		return img.readData(p, off)
-	}
-	for len(p) > 0 {
-		blk := off / img.blockSize
-		in := off % img.blockSize
-		n := min(int64(len(p)), img.blockSize-in)
-		if err := img.readBlock(p[:n], blk, in); err != nil {
-			return err
-		}
-		p = p[n:]
-		off += n
-	}
-	return nil
-}
-
-// readData reads container bytes that must exist.
-func (img *Image) readData(p []byte, off int64) error {
-	n, err := img.r.ReadAt(p, off)
-	if n == len(p) {
-		return nil
-	}
-	if err == nil || err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return fmt.Errorf("read %s at %d: %w", img.path, off, err)
-}
-
-// readParent reads guest bytes from the parent; beyond its size they are zeros.
-func (img *Image) readParent(p []byte, off int64) error {
-	if img.parent == nil {
-		clear(p)
-		return nil
-	}
-	n, err := img.parent.ReadAt(p, off)
-	if err != nil && err != io.EOF {
-		return err
-	}
-	clear(p[n:])
-	return nil
-}
-
-func (img *Image) readBlock(p []byte, blk, in int64) error {
-	e := img.bat[blk]
-	if e == batUnused {
-		return img.readParent(p, blk*img.blockSize+in)
-	}
-	data := int64(e)*sectorSize + img.bitmapSize
-	if img.parent == nil && img.info.Variant != "differencing" {
-		return img.readData(p, data+in)
-	}
-	bm, err := img.bitmap(blk)
-	if err != nil {
-		return err
-	}
-	for len(p) > 0 {
-		s := in / sectorSize
-		own := bitSet(bm, s)
-		// Extend the run while the bitmap bit stays the same.
-		end := (s + 1) * sectorSize
-		for end < in+int64(len(p)) && bitSet(bm, end/sectorSize) == own {
-			end += sectorSize
-		}
-		n := min(end-in, int64(len(p)))
-		if own {
-			err = img.readData(p[:n], data+in)
-		} else {
-			err = img.readParent(p[:n], blk*img.blockSize+in)
-		}
-		if err != nil {
-			return err
-		}
-		p = p[n:]
-		in += n
-	}
-	return nil
-}
-
-// bitSet reports bit i of a VHD sector bitmap (MSB first).
-func bitSet(bm []byte, i int64) bool {
-	return bm[i/8]&(0x80>>(i%8)) != 0
-}
-
-// bitmap returns the sector bitmap of an allocated block.
-func (img *Image) bitmap(blk int64) ([]byte, error) {
-	img.bmMu.Lock()
-	bm, ok := img.bmCache[blk]
-	img.bmMu.Unlock()
-	if ok {
-		return bm, nil
-	}
-	bm = make([]byte, img.bitmapSize)
-	if err := img.readData(bm, int64(img.bat[blk])*sectorSize); err != nil {
-		return nil, err
-	}
-	img.bmMu.Lock()
-	if len(img.bmCache) >= bitmapCacheBlocks {
-		clear(img.bmCache)
-	}
-	img.bmCache[blk] = bm
-	img.bmMu.Unlock()
-	return bm, nil
-}
+func (img *Image) ReadAt(p []byte, off int64) (int, error) { return img.m.ReadAt(p, off) }
 
 // Extents returns the allocated ranges of the disk: for a fixed VHD the data
 // ranges of the file (by SEEK_DATA/SEEK_HOLE where the file system supports
@@ -543,39 +423,7 @@ func (img *Image) Extents() ([]vmdisk.Extent, error) {
 	if img.bat == nil {
 		return img.fixedExtents(), nil
 	}
-	var own, deferred []vmdisk.Extent
-	diff := img.info.Variant == "differencing"
-	for i, e := range img.bat {
-		start := int64(i) * img.blockSize
-		if e == batUnused {
-			deferred = appendExtent(deferred, start, img.blockSize)
-			continue
-		}
-		if !diff {
-			own = appendExtent(own, start, img.blockSize)
-			continue
-		}
-		bm, err := img.bitmap(int64(i))
-		if err != nil {
-			return nil, err
-		}
-		for s := int64(0); s < img.blockSize/sectorSize; s++ {
-			if bitSet(bm, s) {
-				own = appendExtent(own, start+s*sectorSize, sectorSize)
-			} else {
-				deferred = appendExtent(deferred, start+s*sectorSize, sectorSize)
-			}
-		}
-	}
-	own = clip(own, img.size)
-	if img.parent == nil {
-		return own, nil
-	}
-	pe, err := img.parent.Extents()
-	if err != nil {
-		return nil, err
-	}
-	return union(own, intersect(clip(deferred, img.size), pe)), nil
+	return img.m.Extents()
 }
 
 // Linux SEEK_DATA and SEEK_HOLE.
@@ -610,7 +458,7 @@ func (img *Image) fixedExtents() []vmdisk.Extent {
 		if err != nil || h <= d {
 			return all
 		}
-		out = appendExtent(out, d, min(h, img.size)-d)
+		out = extents.Append(out, d, min(h, img.size)-d)
 		off = h
 	}
 	return out

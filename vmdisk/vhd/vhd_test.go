@@ -11,18 +11,19 @@ import (
 	"testing"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
 	"github.com/bunkerbackup/bunker/vmdisk/internal/zeros"
 )
 
 // TestReadQemuImages reads VHDs made by qemu-img and compares every byte
 // with qemu-img's own raw conversion.
 func TestReadQemuImages(t *testing.T) {
-	needQemu(t)
+	imgtest.Need(t, "qemu-img")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "disk.raw")
 	// 20 MiB is not a CHS-aligned size: qemu's "vpc"/"qemu" creator sizes
 	// by the rounded-up geometry, force_size keeps it exact.
-	makeRaw(t, src, 20<<20, 1)
+	imgtest.ScatteredRaw(t, src, 20<<20, 1)
 	cases := []struct {
 		name, variant string
 		opts          []string
@@ -36,9 +37,9 @@ func TestReadQemuImages(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(dir, c.name+".vhd")
 			args := append([]string{"convert", "-f", "raw", "-O", "vpc"}, c.opts...)
-			qemu(t, append(args, src, path)...)
-			want := qemuRaw(t, "vpc", path)
-			if vs := qemuVirtualSize(t, "vpc", path); vs != int64(len(want)) {
+			imgtest.QemuImg(t, append(args, src, path)...)
+			want := imgtest.QemuRaw(t, "vpc", path)
+			if vs := imgtest.VirtualSize(t, "vpc", path); vs != int64(len(want)) {
 				t.Fatalf("qemu virtual size %d, raw conversion %d bytes", vs, len(want))
 			}
 			// Through the registry, with format detection.
@@ -54,8 +55,8 @@ func TestReadQemuImages(t *testing.T) {
 			if img.SectorSize() != 512 {
 				t.Fatalf("SectorSize = %d", img.SectorSize())
 			}
-			checkImage(t, img, want)
-			checkConcurrent(t, img, want)
+			imgtest.CheckImage(t, img, want)
+			imgtest.ReadConcurrently(t, img, want)
 			if c.variant == "dynamic" {
 				// Three 2 MiB blocks of data hold nothing: extents must
 				// not cover the whole disk.
@@ -74,11 +75,11 @@ func TestReadQemuImages(t *testing.T) {
 
 // TestWriter writes dynamic and fixed VHDs and checks them with qemu-img.
 func TestWriter(t *testing.T) {
-	needQemu(t)
+	imgtest.Need(t, "qemu-img")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "disk.raw")
 	const size = 20<<20 + 3*512 // partial last block, not CHS-aligned
-	want := makeRaw(t, src, size, 2)
+	want := imgtest.ScatteredRaw(t, src, size, 2)
 	for _, variant := range []string{"", "dynamic", "fixed"} {
 		t.Run("variant="+variant, func(t *testing.T) {
 			path := filepath.Join(dir, "out-"+variant+".vhd")
@@ -111,8 +112,8 @@ func TestWriter(t *testing.T) {
 			if code := cmd.ProcessState.ExitCode(); err != nil && code != 63 {
 				t.Fatalf("qemu-img check: exit %d: %s", code, out)
 			}
-			qemu(t, "compare", "-f", "raw", "-F", "vpc", src, path)
-			if vs := qemuVirtualSize(t, "vpc", path); vs != size {
+			imgtest.QemuImg(t, "compare", "-f", "raw", "-F", "vpc", src, path)
+			if vs := imgtest.VirtualSize(t, "vpc", path); vs != size {
 				t.Fatalf("qemu virtual size %d, want %d", vs, size)
 			}
 			img, err := Open(path, vmdisk.OpenOptions{})
@@ -120,7 +121,7 @@ func TestWriter(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer img.Close()
-			checkImage(t, img, want)
+			imgtest.CheckImage(t, img, want)
 			if variant != "fixed" {
 				st, _ := os.Stat(path)
 				// Data lives in 6 of the 11 blocks.
@@ -165,7 +166,7 @@ func TestWriterOutOfOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer img.Close()
-	checkImage(t, img, want)
+	imgtest.CheckImage(t, img, want)
 }
 
 func TestCreateErrors(t *testing.T) {
@@ -256,7 +257,7 @@ func TestSmallBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer img.Close()
-	checkImage(t, img, want)
+	imgtest.CheckImage(t, img, want)
 	ext, _ := img.Extents()
 	wantExt := []vmdisk.Extent{{Offset: 0, Length: 4096}, {Offset: 3 * 4096, Length: 8192}, {Offset: 24 * 4096, Length: 4096}}
 	if len(ext) != 3 || ext[0] != wantExt[0] || ext[1] != wantExt[1] || ext[2] != wantExt[2] {
@@ -275,13 +276,13 @@ func setBits(bm []byte, from, to int) {
 // them: "Backing file not supported for file format 'vpc'") on top of a
 // qemu-made dynamic parent, and checks the merged content.
 func TestDifferencing(t *testing.T) {
-	needQemu(t)
+	imgtest.Need(t, "qemu-img")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "disk.raw")
-	makeRaw(t, src, 20<<20, 3)
+	imgtest.ScatteredRaw(t, src, 20<<20, 3)
 	base := filepath.Join(dir, "base.vhd")
-	qemu(t, "convert", "-f", "raw", "-O", "vpc", src, base)
-	want := qemuRaw(t, "vpc", base)
+	imgtest.QemuImg(t, "convert", "-f", "raw", "-O", "vpc", src, base)
+	want := imgtest.QemuRaw(t, "vpc", base)
 	bimg, err := Open(base, vmdisk.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -326,8 +327,8 @@ func TestDifferencing(t *testing.T) {
 	if info.Variant != "differencing" || len(info.Files) != 2 || info.Files[1] != base {
 		t.Fatalf("Info = %+v", info)
 	}
-	checkImage(t, img, want)
-	checkConcurrent(t, img, want)
+	imgtest.CheckImage(t, img, want)
+	imgtest.ReadConcurrently(t, img, want)
 
 	// A grandchild found through its MacX locator only.
 	gwant := append([]byte(nil), want...)
@@ -350,7 +351,7 @@ func TestDifferencing(t *testing.T) {
 	if n := len(gimg.Info().Files); n != 3 {
 		t.Fatalf("grandchild Files = %v", gimg.Info().Files)
 	}
-	checkImage(t, gimg, gwant)
+	imgtest.CheckImage(t, gimg, gwant)
 
 	// Wrong parent unique id: the parent was replaced.
 	bad := child

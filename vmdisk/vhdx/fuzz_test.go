@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
 )
 
 // fuzzBase returns real VHDXs made by qemu-img: a clean dynamic one with
 // 1 MiB blocks, and a copy with a crafted dirty log.
 func fuzzBase(tb testing.TB) (clean, dirty []byte) {
 	tb.Helper()
-	needQemu(tb)
+	imgtest.Need(tb, "qemu-img")
 	dir := tb.TempDir()
 	src := filepath.Join(dir, "s.raw")
 	b := make([]byte, 6<<20)
@@ -21,7 +22,7 @@ func fuzzBase(tb testing.TB) (clean, dirty []byte) {
 	copy(b[3<<20:], "more data in block 3")
 	os.WriteFile(src, b, 0o644)
 	path := filepath.Join(dir, "s.vhdx")
-	qemu(tb, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1048576", src, path)
+	imgtest.QemuImg(tb, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=1048576", src, path)
 	clean, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)
@@ -120,13 +121,7 @@ func FuzzOpen(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var prev int64 = -1
-		for _, e := range ext {
-			if e.Length <= 0 || e.Offset <= prev || e.End() > img.Size() {
-				t.Fatalf("bad extents %v for size %d", ext, img.Size())
-			}
-			prev = e.End()
-		}
+		imgtest.CheckExtents(t, ext, img.Size())
 	})
 }
 

@@ -7,9 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/blockmap"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/chain"
 	"github.com/bunkerbackup/bunker/vmdisk/internal/lockcheck"
 )
 
@@ -32,14 +33,11 @@ type Image struct {
 	metaOff    int64
 	parent     vmdisk.Image
 
-	bmMu    sync.Mutex
-	bmCache map[int64][]byte
+	// m serves guest reads once the image is open.
+	m blockmap.Map
 }
 
 var _ vmdisk.Image = (*Image)(nil)
-
-// bitmapCacheBlocks bounds the per-block sector bitmaps kept in memory.
-const bitmapCacheBlocks = 1024
 
 // InUseReason is the Info.Reasons entry of an image whose log was replayed.
 const InUseReason = "dirty log (replayed in memory)"
@@ -65,18 +63,9 @@ func Open(path string, opts vmdisk.OpenOptions) (*Image, error) {
 	}
 	img.c = f
 	// A hypervisor (QEMU) holding the file open for writing.
-	reason, err := lockcheck.Check(f)
-	if err != nil {
+	if err := lockcheck.Mark(f, path, opts.Force, &img.info); err != nil {
 		img.Close()
 		return nil, err
-	}
-	if reason != "" {
-		if !opts.Force {
-			img.Close()
-			return nil, fmt.Errorf("open %s: %s: %w", path, reason, vmdisk.ErrInUse)
-		}
-		img.info.InUse = true
-		img.info.Reasons = append(img.info.Reasons, path+": "+reason)
 	}
 	return img, nil
 }
@@ -141,11 +130,13 @@ func open(f io.ReaderAt, fileSize int64, path string, opts vmdisk.OpenOptions) (
 		img.info.Reasons = append(img.info.Reasons, InUseReason)
 	}
 	if img.p.HasParent {
-		img.bmCache = make(map[int64][]byte)
 		if err := img.openParent(opts); err != nil {
 			return nil, err
 		}
 	}
+	ss := int64(img.p.LogicalSectorSize)
+	img.m = blockmap.Map{Path: path, Size: img.size, BlockSize: img.blockSize, File: img.v, Parent: img.parent,
+		Lookup: img.lookup, BitmapOffset: img.bitmapOffset, BitmapBytes: img.blockSize / ss / 8, SectorSize: ss}
 	return img, nil
 }
 
@@ -435,12 +426,7 @@ func (img *Image) openParent(opts vmdisk.OpenOptions) error {
 			return img.errf("parent", metaOff, "parent %s has %d-byte sectors, the child %d", p, pv.p.LogicalSectorSize, img.p.LogicalSectorSize)
 		}
 		img.parent = parent
-		pi := parent.Info()
-		img.info.Files = append(img.info.Files, pi.Files...)
-		if pi.InUse {
-			img.info.InUse = true
-			img.info.Reasons = append(img.info.Reasons, pi.Reasons...)
-		}
+		chain.Inherit(&img.info, parent.Info())
 		return nil
 	}
 	if len(tried) == 0 {
@@ -489,163 +475,32 @@ func (img *Image) Close() error {
 }
 
 // ReadAt reads guest bytes at off.
-func (img *Image) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("read %s: negative offset %d", img.path, off)
-	}
-	if off >= img.size {
-		if len(p) == 0 {
-			return 0, nil
-		}
-		return 0, io.EOF
-	}
-	n := len(p)
-	if int64(n) > img.size-off {
-		n = int(img.size - off)
-	}
-	q := p[:n]
-	for len(q) > 0 {
-		b := off / img.blockSize
-		in := off % img.blockSize
-		k := min(int64(len(q)), img.blockSize-in)
-		if err := img.readBlock(q[:k], b, in); err != nil {
-			return 0, err
-		}
-		q = q[k:]
-		off += k
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
+func (img *Image) ReadAt(p []byte, off int64) (int, error) { return img.m.ReadAt(p, off) }
 
-// readData reads file bytes that the BAT says exist.
-func (img *Image) readData(p []byte, off int64) error {
-	k, err := img.v.ReadAt(p, off)
-	if k == len(p) {
-		return nil
-	}
-	if err == nil || err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return fmt.Errorf("read %s at %d: %w", img.path, off, err)
-}
-
-func (img *Image) readParent(p []byte, off int64) error {
-	if img.parent == nil {
-		clear(p)
-		return nil
-	}
-	n, err := img.parent.ReadAt(p, off)
-	if err != nil && err != io.EOF {
-		return err
-	}
-	clear(p[n:])
-	return nil
-}
-
-func (img *Image) readBlock(p []byte, b, in int64) error {
+// lookup locates payload block b. ZERO, UNMAPPED and UNDEFINED blocks read
+// as zeros.
+func (img *Image) lookup(b int64) blockmap.Block {
 	e := img.bat[img.payloadIndex(b)]
 	switch state(e) {
 	case payloadFullyPresent:
-		return img.readData(p, fileOffset(e)+in)
+		return blockmap.Block{State: blockmap.Present, Off: fileOffset(e)}
 	case payloadPartiallyPresent:
-		bm, err := img.bitmap(b)
-		if err != nil {
-			return err
-		}
-		ss := int64(img.p.LogicalSectorSize)
-		for len(p) > 0 {
-			s := in / ss
-			own := bm[s/8]&(1<<(s%8)) != 0
-			end := (s + 1) * ss
-			for end < in+int64(len(p)) && (bm[(end/ss)/8]&(1<<((end/ss)%8)) != 0) == own {
-				end += ss
-			}
-			n := min(end-in, int64(len(p)))
-			if own {
-				err = img.readData(p[:n], fileOffset(e)+in)
-			} else {
-				err = img.readParent(p[:n], b*img.blockSize+in)
-			}
-			if err != nil {
-				return err
-			}
-			p = p[n:]
-			in += n
-		}
-		return nil
+		return blockmap.Block{State: blockmap.Partial, Off: fileOffset(e)}
 	case payloadNotPresent:
-		return img.readParent(p, b*img.blockSize+in)
+		return blockmap.Block{State: blockmap.Absent}
 	default:
-		clear(p)
-		return nil
+		return blockmap.Block{State: blockmap.Zero}
 	}
 }
 
-// bitmap returns the part of the sector bitmap that covers payload block b.
-func (img *Image) bitmap(b int64) ([]byte, error) {
-	img.bmMu.Lock()
-	bm, ok := img.bmCache[b]
-	img.bmMu.Unlock()
-	if ok {
-		return bm, nil
-	}
-	ss := int64(img.p.LogicalSectorSize)
-	c := b / img.chunkRatio
-	be := img.bat[img.bitmapIndex(c)]
-	bytesPerBlock := img.blockSize / ss / 8
-	bm = make([]byte, bytesPerBlock)
-	if err := img.readData(bm, fileOffset(be)+(b%img.chunkRatio)*bytesPerBlock); err != nil {
-		return nil, err
-	}
-	img.bmMu.Lock()
-	if len(img.bmCache) >= bitmapCacheBlocks {
-		clear(img.bmCache)
-	}
-	img.bmCache[b] = bm
-	img.bmMu.Unlock()
-	return bm, nil
+// bitmapOffset is the file offset of the part of the sector bitmap that
+// covers payload block b: each chunk's bitmap holds one block after another.
+func (img *Image) bitmapOffset(b int64) int64 {
+	be := img.bat[img.bitmapIndex(b/img.chunkRatio)]
+	return fileOffset(be) + (b%img.chunkRatio)*img.m.BitmapBytes
 }
 
 // Extents returns the allocated ranges: FULLY_PRESENT blocks, the present
 // sectors of PARTIALLY_PRESENT blocks, and in a differencing disk the
 // parent's extents where the parent shows through.
-func (img *Image) Extents() ([]vmdisk.Extent, error) {
-	var own, deferred []vmdisk.Extent
-	ss := int64(img.p.LogicalSectorSize)
-	for b := range img.payloadBlocks() {
-		e := img.bat[img.payloadIndex(b)]
-		start := b * img.blockSize
-		switch state(e) {
-		case payloadFullyPresent:
-			own = appendExtent(own, start, img.blockSize)
-		case payloadNotPresent:
-			if img.p.HasParent {
-				deferred = appendExtent(deferred, start, img.blockSize)
-			}
-		case payloadPartiallyPresent:
-			bm, err := img.bitmap(b)
-			if err != nil {
-				return nil, err
-			}
-			for s := range img.blockSize / ss {
-				if bm[s/8]&(1<<(s%8)) != 0 {
-					own = appendExtent(own, start+s*ss, ss)
-				} else {
-					deferred = appendExtent(deferred, start+s*ss, ss)
-				}
-			}
-		}
-	}
-	own = clip(own, img.size)
-	if img.parent == nil {
-		return own, nil
-	}
-	pe, err := img.parent.Extents()
-	if err != nil {
-		return nil, err
-	}
-	return union(own, intersect(clip(deferred, img.size), pe)), nil
-}
+func (img *Image) Extents() ([]vmdisk.Extent, error) { return img.m.Extents() }

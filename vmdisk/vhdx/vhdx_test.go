@@ -10,15 +10,16 @@ import (
 	"unicode/utf16"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
 )
 
 // TestReadQemuImages reads VHDXs made by qemu-img and compares every byte
 // with qemu-img's raw conversion.
 func TestReadQemuImages(t *testing.T) {
-	needQemu(t)
+	imgtest.Need(t, "qemu-img")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "disk.raw")
-	makeRaw(t, src, 20<<20+4096, 1)
+	imgtest.ScatteredRaw(t, src, 20<<20+4096, 1)
 	cases := []struct {
 		name, variant string
 		opts          []string
@@ -32,9 +33,9 @@ func TestReadQemuImages(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(dir, c.name+".vhdx")
 			args := append([]string{"convert", "-f", "raw", "-O", "vhdx"}, c.opts...)
-			qemu(t, append(args, src, path)...)
-			want := qemuRaw(t, "vhdx", path)
-			if vs := qemuVirtualSize(t, "vhdx", path); vs != int64(len(want)) {
+			imgtest.QemuImg(t, append(args, src, path)...)
+			want := imgtest.QemuRaw(t, "vhdx", path)
+			if vs := imgtest.VirtualSize(t, "vhdx", path); vs != int64(len(want)) {
 				t.Fatalf("qemu virtual size %d, raw %d", vs, len(want))
 			}
 			img, err := vmdisk.Open(path, "", vmdisk.OpenOptions{})
@@ -49,8 +50,8 @@ func TestReadQemuImages(t *testing.T) {
 			if img.SectorSize() != 512 {
 				t.Fatalf("SectorSize = %d", img.SectorSize())
 			}
-			checkImage(t, img, want)
-			checkConcurrent(t, img, want)
+			imgtest.CheckImage(t, img, want)
+			imgtest.ReadConcurrently(t, img, want)
 		})
 	}
 }
@@ -58,7 +59,7 @@ func TestReadQemuImages(t *testing.T) {
 // TestExtentsSkipZeroBlocks: qemu marks all-zero blocks ZERO, even in a
 // fixed VHDX; they must not be reported as allocated.
 func TestExtentsSkipZeroBlocks(t *testing.T) {
-	needQemu(t)
+	imgtest.Need(t, "qemu-img")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "disk.raw")
 	b := make([]byte, 40<<20)
@@ -66,7 +67,7 @@ func TestExtentsSkipZeroBlocks(t *testing.T) {
 	os.WriteFile(src, b, 0o644)
 	for _, sub := range []string{"dynamic", "fixed"} {
 		path := filepath.Join(dir, sub+".vhdx")
-		qemu(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat="+sub, src, path)
+		imgtest.QemuImg(t, "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat="+sub, src, path)
 		img, err := Open(path, vmdisk.OpenOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -89,9 +90,9 @@ func TestExtentsSkipZeroBlocks(t *testing.T) {
 func dirtyImage(t *testing.T, dir string) (string, []byte) {
 	t.Helper()
 	src := filepath.Join(dir, "disk.raw")
-	want := makeRaw(t, src, 20<<20, 4)
+	want := imgtest.ScatteredRaw(t, src, 20<<20, 4)
 	path := filepath.Join(dir, "dirty.vhdx")
-	qemu(t, "convert", "-f", "raw", "-O", "vhdx", src, path)
+	imgtest.QemuImg(t, "convert", "-f", "raw", "-O", "vhdx", src, path)
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +141,7 @@ func dirtyImage(t *testing.T, dir string) (string, []byte) {
 // TestDirtyLogReplay checks the in-memory replay against qemu's own replay
 // (qemu-img check -r all on a copy) and against the expected content.
 func TestDirtyLogReplay(t *testing.T) {
-	needQemu(t)
+	imgtest.Need(t, "qemu-img")
 	dir := t.TempDir()
 	path, want := dirtyImage(t, dir)
 	before, _ := os.ReadFile(path)
@@ -161,8 +162,8 @@ func TestDirtyLogReplay(t *testing.T) {
 	if n := img.(*Image).LogEntriesReplayed(); n != 2 {
 		t.Fatalf("replayed %d entries, want 2", n)
 	}
-	checkImage(t, img, want)
-	checkConcurrent(t, img, want)
+	imgtest.CheckImage(t, img, want)
+	imgtest.ReadConcurrently(t, img, want)
 
 	after, _ := os.ReadFile(path)
 	if !bytes.Equal(before, after) {
@@ -172,14 +173,14 @@ func TestDirtyLogReplay(t *testing.T) {
 	// qemu replays the log when repairing a copy; its result must match.
 	cp := filepath.Join(dir, "copy.vhdx")
 	os.WriteFile(cp, before, 0o644)
-	qemu(t, "check", "-r", "all", "-f", "vhdx", cp)
-	if got := qemuRaw(t, "vhdx", cp); !bytes.Equal(got, want) {
+	imgtest.QemuImg(t, "check", "-r", "all", "-f", "vhdx", cp)
+	if got := imgtest.QemuRaw(t, "vhdx", cp); !bytes.Equal(got, want) {
 		t.Fatal("qemu's log replay gives different content than expected")
 	}
 }
 
 func TestDirtyLogInvalid(t *testing.T) {
-	needQemu(t)
+	imgtest.Need(t, "qemu-img")
 	dir := t.TempDir()
 	path, _ := dirtyImage(t, dir)
 	b, _ := os.ReadFile(path)
@@ -286,14 +287,14 @@ func makeDifferencing(t *testing.T, childRaw []byte, linkage, relPath string, bi
 }
 
 func TestDifferencing(t *testing.T) {
-	needQemu(t)
+	imgtest.Need(t, "qemu-img")
 	dir := t.TempDir()
 	psrc, csrc := filepath.Join(dir, "p.raw"), filepath.Join(dir, "c.raw")
-	pwant := makeRaw(t, psrc, 20<<20, 10)
-	cwant := makeRaw(t, csrc, 20<<20, 11)
+	pwant := imgtest.ScatteredRaw(t, psrc, 20<<20, 10)
+	cwant := imgtest.ScatteredRaw(t, csrc, 20<<20, 11)
 	ppath, cpath := filepath.Join(dir, "parent.vhdx"), filepath.Join(dir, "c.vhdx")
-	qemu(t, "convert", "-f", "raw", "-O", "vhdx", psrc, ppath)
-	qemu(t, "convert", "-f", "raw", "-O", "vhdx", csrc, cpath)
+	imgtest.QemuImg(t, "convert", "-f", "raw", "-O", "vhdx", psrc, ppath)
+	imgtest.QemuImg(t, "convert", "-f", "raw", "-O", "vhdx", csrc, cpath)
 	pimg, err := Open(ppath, vmdisk.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -320,8 +321,8 @@ func TestDifferencing(t *testing.T) {
 	if info.Variant != "differencing" || len(info.Files) != 2 || info.Files[1] != ppath {
 		t.Fatalf("Info = %+v", info)
 	}
-	checkImage(t, img, want)
-	checkConcurrent(t, img, want)
+	imgtest.CheckImage(t, img, want)
+	imgtest.ReadConcurrently(t, img, want)
 
 	// Upper-case linkage and only the absolute path's file name.
 	alt := filepath.Join(dir, "alt.vhdx")
@@ -375,12 +376,12 @@ func expectFormatError(t *testing.T, path, msg string) *vmdisk.FormatError {
 }
 
 func TestBadInput(t *testing.T) {
-	needQemu(t)
+	imgtest.Need(t, "qemu-img")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "disk.raw")
-	makeRaw(t, src, 20<<20, 5)
+	imgtest.ScatteredRaw(t, src, 20<<20, 5)
 	path := filepath.Join(dir, "good.vhdx")
-	qemu(t, "convert", "-f", "raw", "-O", "vhdx", src, path)
+	imgtest.QemuImg(t, "convert", "-f", "raw", "-O", "vhdx", src, path)
 	good, _ := os.ReadFile(path)
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
@@ -476,13 +477,13 @@ func TestGUID(t *testing.T) {
 // one, so the Logical Sector Size item of a qemu image is patched; for a
 // disk this small the BAT layout is the same).
 func Test4KSectors(t *testing.T) {
-	needQemu(t)
+	imgtest.Need(t, "qemu-img")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "disk.raw")
-	makeRaw(t, src, 20<<20, 6)
+	imgtest.ScatteredRaw(t, src, 20<<20, 6)
 	path := filepath.Join(dir, "4k.vhdx")
-	qemu(t, "convert", "-f", "raw", "-O", "vhdx", src, path)
-	want := qemuRaw(t, "vhdx", path)
+	imgtest.QemuImg(t, "convert", "-f", "raw", "-O", "vhdx", src, path)
+	want := imgtest.QemuRaw(t, "vhdx", path)
 	b, _ := os.ReadFile(path)
 	f := vhdxFile(b)
 	metaOff, _ := f.region(regionMetadata)
@@ -504,5 +505,5 @@ func Test4KSectors(t *testing.T) {
 	if img.SectorSize() != 4096 {
 		t.Fatalf("SectorSize = %d", img.SectorSize())
 	}
-	checkImage(t, img, want)
+	imgtest.CheckImage(t, img, want)
 }

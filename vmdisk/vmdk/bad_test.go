@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
 )
 
 // copyFixture copies fixture files into a new directory and returns it.
@@ -31,38 +31,12 @@ func copyFixture(t *testing.T, names ...string) string {
 	return dst
 }
 
-func patch(t *testing.T, path string, off int64, b []byte) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func u64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
 
 // openAndReadAll opens path and reads all of it and its extents; it
 // returns the first error.
 func openAndReadAll(path string, opts vmdisk.OpenOptions) error {
-	img, err := Open(path, opts)
-	if err != nil {
-		return err
-	}
-	defer img.Close()
-	if _, err := img.Extents(); err != nil {
-		return err
-	}
-	buf := make([]byte, 1<<20)
-	for off := int64(0); off < img.Size(); off += int64(len(buf)) {
-		if _, err := img.ReadAt(buf, off); err != nil && err != io.EOF {
-			return err
-		}
-	}
-	return nil
+	return imgtest.ReadAll(Open(path, opts))
 }
 
 // wantFormatError fails unless err is a *vmdisk.FormatError whose text
@@ -126,7 +100,7 @@ func TestCorruptHeader(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := copyFixture(t, "monolithicSparse.vmdk")
 			path := filepath.Join(dir, "monolithicSparse.vmdk")
-			patch(t, path, c.off, c.data)
+			imgtest.Patch(t, path, c.off, c.data)
 			wantFormatError(t, openAndReadAll(path, vmdisk.OpenOptions{}), path, c.want)
 		})
 	}
@@ -140,9 +114,9 @@ func TestCorruptTables(t *testing.T) {
 	gt0 := int64(binary.LittleEndian.Uint32(b[gd:])) * 512
 
 	// A grain directory entry pointing past the end of the file.
-	patch(t, path, gd, []byte{0xff, 0xff, 0xff, 0x0f})
+	imgtest.Patch(t, path, gd, []byte{0xff, 0xff, 0xff, 0x0f})
 	wantFormatError(t, openAndReadAll(path, vmdisk.OpenOptions{}), "grain directory", "beyond end of file")
-	patch(t, path, gd, binary.LittleEndian.AppendUint32(nil, uint32(gt0/512)))
+	imgtest.Patch(t, path, gd, binary.LittleEndian.AppendUint32(nil, uint32(gt0/512)))
 	if err := openAndReadAll(path, vmdisk.OpenOptions{}); err != nil {
 		t.Fatalf("restored GD: %v", err)
 	}
@@ -158,9 +132,9 @@ func TestCorruptTables(t *testing.T) {
 		if idx < 0 {
 			t.Fatal("no allocated grain in the first table")
 		}
-		patch(t, path, gt0+4*idx, binary.LittleEndian.AppendUint32(nil, v))
+		imgtest.Patch(t, path, gt0+4*idx, binary.LittleEndian.AppendUint32(nil, v))
 		wantFormatError(t, openAndReadAll(path, vmdisk.OpenOptions{}), "grain table 0", "outside the data area")
-		patch(t, path, gt0+4*idx, b[gt0+4*idx:gt0+4*idx+4])
+		imgtest.Patch(t, path, gt0+4*idx, b[gt0+4*idx:gt0+4*idx+4])
 	}
 }
 
@@ -178,15 +152,15 @@ func TestCorruptStream(t *testing.T) {
 		}
 	}
 	// Wrong LBA in a grain marker.
-	patch(t, path, grain, u64(12345))
+	imgtest.Patch(t, path, grain, u64(12345))
 	wantFormatError(t, openAndReadAll(path, vmdisk.OpenOptions{}), "grain marker", "sector 12345")
-	patch(t, path, grain, b[grain:grain+8])
+	imgtest.Patch(t, path, grain, b[grain:grain+8])
 	// Compressed size beyond the file.
-	patch(t, path, grain+8, []byte{0xff, 0xff, 0xff, 0x7f})
+	imgtest.Patch(t, path, grain+8, []byte{0xff, 0xff, 0xff, 0x7f})
 	wantFormatError(t, openAndReadAll(path, vmdisk.OpenOptions{}), "grain marker", "compressed size")
-	patch(t, path, grain+8, b[grain+8:grain+12])
+	imgtest.Patch(t, path, grain+8, b[grain+8:grain+12])
 	// Garbage instead of zlib data.
-	patch(t, path, grain+12, bytes.Repeat([]byte{0xa5}, 64))
+	imgtest.Patch(t, path, grain+12, bytes.Repeat([]byte{0xa5}, 64))
 	wantFormatError(t, openAndReadAll(path, vmdisk.OpenOptions{}), "does not decompress")
 }
 
@@ -206,10 +180,10 @@ func TestStreamFooter(t *testing.T) {
 	if err := openAndReadAll(path, vmdisk.OpenOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	patch(t, path, fi.Size()-1024, []byte("XXXX"))
+	imgtest.Patch(t, path, fi.Size()-1024, []byte("XXXX"))
 	wantFormatError(t, openAndReadAll(path, vmdisk.OpenOptions{}), "footer", "bad magic")
-	patch(t, path, fi.Size()-1024, []byte("KDMV"))
-	patch(t, path, fi.Size()-1024+56, u64(gdAtEnd))
+	imgtest.Patch(t, path, fi.Size()-1024, []byte("KDMV"))
+	imgtest.Patch(t, path, fi.Size()-1024+56, u64(gdAtEnd))
 	wantFormatError(t, openAndReadAll(path, vmdisk.OpenOptions{}), "footer", "no grain directory")
 	if err := os.Truncate(path, 128*512+100); err != nil {
 		t.Fatal(err)
@@ -234,7 +208,7 @@ func TestCIDMismatch(t *testing.T) {
 	if loc == nil {
 		t.Fatal("no parentCID in the child")
 	}
-	patch(t, path, int64(loc[2]), []byte("0badc0de"))
+	imgtest.Patch(t, path, int64(loc[2]), []byte("0badc0de"))
 	wantFormatError(t, openAndReadAll(path, vmdisk.OpenOptions{}), "parentCID 0badc0de does not match")
 }
 
@@ -330,7 +304,7 @@ func TestInUse(t *testing.T) {
 	if err := openAndReadAll(path, vmdisk.OpenOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	patch(t, path, 72, []byte{1})
+	imgtest.Patch(t, path, 72, []byte{1})
 	if _, err := Open(path, vmdisk.OpenOptions{}); !errors.Is(err, vmdisk.ErrInUse) || !strings.Contains(err.Error(), "uncleanShutdown") {
 		t.Fatalf("unclean shutdown: %v", err)
 	}
@@ -342,7 +316,7 @@ func TestInUse(t *testing.T) {
 		t.Fatalf("Info = %+v", info)
 	}
 	img.Close()
-	patch(t, path, 72, []byte{0})
+	imgtest.Patch(t, path, 72, []byte{0})
 	if err := os.Mkdir(path+".lck", 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +327,7 @@ func TestInUse(t *testing.T) {
 
 	// A child whose parent is in use is in use too.
 	dir = copyFixture(t, "child.vmdk", "monolithicSparse.vmdk")
-	patch(t, filepath.Join(dir, "monolithicSparse.vmdk"), 72, []byte{1})
+	imgtest.Patch(t, filepath.Join(dir, "monolithicSparse.vmdk"), 72, []byte{1})
 	if _, err := Open(filepath.Join(dir, "child.vmdk"), vmdisk.OpenOptions{}); !errors.Is(err, vmdisk.ErrInUse) {
 		t.Fatalf("child of an in-use parent: %v", err)
 	}

@@ -1,12 +1,12 @@
 package vmdk
 
 import (
-	"io"
 	"math/rand"
 	"path/filepath"
 	"testing"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
 )
 
 // benchDisk is 256 MiB: half pseudo-random, a quarter text, a quarter
@@ -59,16 +59,7 @@ func benchRead(b *testing.B, variant string) {
 		b.Fatal(err)
 	}
 	defer img.Close()
-	buf := make([]byte, 1<<20)
-	b.SetBytes(int64(len(data)))
-	b.ResetTimer()
-	for range b.N {
-		for off := int64(0); off < img.Size(); off += int64(len(buf)) {
-			if _, err := img.ReadAt(buf, off); err != nil && err != io.EOF {
-				b.Fatal(err)
-			}
-		}
-	}
+	imgtest.BenchRead(b, img)
 }
 
 func BenchmarkWriteSparse(b *testing.B) { benchWrite(b, "monolithicSparse") }

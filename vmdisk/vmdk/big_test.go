@@ -2,14 +2,11 @@ package vmdk
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
 	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
@@ -97,39 +94,8 @@ func allZero(b []byte) bool { return bytes.Count(b, []byte{0}) == len(b) }
 func TestInUseQemu(t *testing.T) {
 	dir := copyFixture(t, "monolithicSparse.vmdk")
 	path := filepath.Join(dir, "monolithicSparse.vmdk")
-	cmd := exec.Command("qemu-io", "-f", "vmdk", path)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		cmd.Wait()
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		img, err := Open(path, vmdisk.OpenOptions{})
-		if errors.Is(err, vmdisk.ErrInUse) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		img.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("qemu-io's lock never seen")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	img, err := Open(path, vmdisk.OpenOptions{Force: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info := img.Info(); !info.InUse || len(info.Reasons) != 1 {
+	info := imgtest.QemuLock(t, "vmdk", path, "QEMU holds it open for writing", func(o vmdisk.OpenOptions) (vmdisk.Image, error) { return Open(path, o) })
+	if len(info.Reasons) != 1 {
 		t.Fatalf("Info = %+v", info)
 	}
-	img.Close()
 }

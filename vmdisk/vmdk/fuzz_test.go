@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
 )
 
 // seedImages returns the committed qemu-made images (testdata/*.vmdk.gz:
@@ -142,13 +143,7 @@ func FuzzImage(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var end int64 = -1
-		for _, e := range ext {
-			if e.Offset <= end || e.Length <= 0 || e.End() > img.Size() {
-				t.Fatalf("bad extents %v for size %d", ext, img.Size())
-			}
-			end = e.End()
-		}
+		imgtest.CheckExtents(t, ext, img.Size())
 		// Read the first allocated megabytes, in grain-crossing pieces.
 		buf := make([]byte, 100000)
 		budget := 4 << 20

@@ -12,6 +12,7 @@ import (
 	"github.com/klauspost/compress/zlib"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/extents"
 )
 
 // Cache sizes: grain tables are 2 KiB each (256 cover 8 GiB of 64 KiB
@@ -333,7 +334,7 @@ func (s *sparseExtent) allocation(base, size int64, own, fall []vmdisk.Extent) (
 			break
 		}
 		if s.gd[i] == 0 {
-			fall = appendExtent(fall, base+start, min(span, size-start))
+			fall = extents.Append(fall, base+start, min(span, size-start))
 			continue
 		}
 		// Read tables directly: a full walk must not flush the cache that
@@ -355,24 +356,11 @@ func (s *sparseExtent) allocation(base, size int64, own, fall []vmdisk.Extent) (
 			}
 			switch state {
 			case grainData:
-				own = appendExtent(own, base+off, n)
+				own = extents.Append(own, base+off, n)
 			case grainUnallocated:
-				fall = appendExtent(fall, base+off, n)
+				fall = extents.Append(fall, base+off, n)
 			}
 		}
 	}
 	return own, fall, nil
-}
-
-// appendExtent appends [off, off+n) to a sorted list, merging with the
-// last extent when adjacent.
-func appendExtent(list []vmdisk.Extent, off, n int64) []vmdisk.Extent {
-	if n <= 0 {
-		return list
-	}
-	if k := len(list); k > 0 && list[k-1].End() >= off {
-		list[k-1].Length = max(list[k-1].End(), off+n) - list[k-1].Offset
-		return list
-	}
-	return append(list, vmdisk.Extent{Offset: off, Length: n})
 }

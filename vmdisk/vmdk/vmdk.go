@@ -39,6 +39,8 @@ import (
 	"strings"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
+	imgchain "github.com/bunkerbackup/bunker/vmdisk/internal/chain"
+	"github.com/bunkerbackup/bunker/vmdisk/internal/extents"
 	"github.com/bunkerbackup/bunker/vmdisk/internal/lockcheck"
 	"github.com/bunkerbackup/bunker/vmdisk/raw"
 )
@@ -400,12 +402,7 @@ func (im *Image) openParent(desc *descriptor, opts vmdisk.OpenOptions, chain []s
 		return formatErr(im.path, "descriptor", 0,
 			fmt.Sprintf("parentCID %08x does not match the CID %08x of parent %s: the parent changed after this child was made", desc.ParentCID, pi.cid, p), nil)
 	}
-	pinfo := parent.Info()
-	im.info.Files = append(im.info.Files, pinfo.Files...)
-	if pinfo.InUse {
-		im.info.InUse = true
-		im.info.Reasons = append(im.info.Reasons, pinfo.Reasons...)
-	}
+	imgchain.Inherit(&im.info, parent.Info())
 	return nil
 }
 
@@ -523,7 +520,7 @@ func (im *Image) Extents() ([]vmdisk.Extent, error) {
 				return nil, err
 			}
 			for _, d := range data {
-				own = appendExtent(own, e.start+d.Offset-e.fileOff, d.Length)
+				own = extents.Append(own, e.start+d.Offset-e.fileOff, d.Length)
 			}
 		case kindSparse:
 			var err error
@@ -539,33 +536,5 @@ func (im *Image) Extents() ([]vmdisk.Extent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return merge(own, intersect(fall, pext)), nil
-}
-
-// intersect returns the ranges present in both sorted lists.
-func intersect(a, b []vmdisk.Extent) []vmdisk.Extent {
-	var out []vmdisk.Extent
-	for i, j := 0, 0; i < len(a) && j < len(b); {
-		lo, hi := max(a[i].Offset, b[j].Offset), min(a[i].End(), b[j].End())
-		if lo < hi {
-			out = append(out, vmdisk.Extent{Offset: lo, Length: hi - lo})
-		}
-		if a[i].End() < b[j].End() {
-			i++
-		} else {
-			j++
-		}
-	}
-	return out
-}
-
-// merge unions two sorted lists into one sorted, coalesced list.
-func merge(a, b []vmdisk.Extent) []vmdisk.Extent {
-	all := append(append([]vmdisk.Extent(nil), a...), b...)
-	sort.Slice(all, func(i, j int) bool { return all[i].Offset < all[j].Offset })
-	var out []vmdisk.Extent
-	for _, e := range all {
-		out = appendExtent(out, e.Offset, e.Length)
-	}
-	return out
+	return extents.Union(own, extents.Intersect(fall, pext)), nil
 }

@@ -138,18 +138,9 @@ func TestRead(t *testing.T) {
 			if img.Size() != diskSize || img.SectorSize() != 512 {
 				t.Fatalf("size %d sector %d", img.Size(), img.SectorSize())
 			}
-			imgtest.SameContent(t, img, src)
-			ext, err := img.Extents()
-			if err != nil {
-				t.Fatal(err)
-			}
-			imgtest.CheckExtents(t, ext, diskSize)
-			imgtest.Covers(t, ext, src)
+			ext := imgtest.CheckRaw(t, img, src, diskSize)
 			if c.qemuMap {
-				want := imgtest.DataRanges(imgtest.Map(t, "vmdk", path))
-				if !slices.Equal(ext, want) {
-					t.Fatalf("extents %v\nqemu-img map %v", ext, want)
-				}
+				imgtest.MatchMap(t, ext, "vmdk", path)
 			}
 		})
 	}
@@ -166,17 +157,8 @@ func TestChild(t *testing.T) {
 				t.Fatalf("Files = %v", info.Files)
 			}
 			expected := filepath.Join(dir, "expected-"+name+".raw")
-			imgtest.SameContent(t, img, expected)
-			ext, err := img.Extents()
-			if err != nil {
-				t.Fatal(err)
-			}
-			imgtest.CheckExtents(t, ext, diskSize)
-			imgtest.Covers(t, ext, expected)
-			want := imgtest.DataRanges(imgtest.Map(t, "vmdk", path))
-			if !slices.Equal(ext, want) {
-				t.Fatalf("extents %v\nqemu-img map %v", ext, want)
-			}
+			ext := imgtest.CheckRaw(t, img, expected, diskSize)
+			imgtest.MatchMap(t, ext, "vmdk", path)
 		})
 	}
 }
@@ -216,15 +198,8 @@ func TestWrite(t *testing.T) {
 			if img.Info().Variant != want {
 				t.Fatalf("variant %q", img.Info().Variant)
 			}
-			imgtest.SameContent(t, img, src)
-			ext, err := img.Extents()
-			if err != nil {
-				t.Fatal(err)
-			}
-			imgtest.Covers(t, ext, src)
-			if want := imgtest.DataRanges(imgtest.Map(t, "vmdk", out)); !slices.Equal(ext, want) {
-				t.Fatalf("extents %v\nqemu-img map %v", ext, want)
-			}
+			ext := imgtest.CheckRaw(t, img, src, img.Size())
+			imgtest.MatchMap(t, ext, "vmdk", out)
 			// All-zero grains are not stored: the allocated-zero run of the
 			// source (1 MiB at 12 MiB) must be unallocated.
 			for _, e := range ext {

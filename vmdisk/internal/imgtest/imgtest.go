@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,14 @@ func Need(t testing.TB, tool string) string {
 		t.Fatalf("%s not installed (required under CI)", tool)
 	}
 	return p
+}
+
+// NeedAll calls [Need] for each tool.
+func NeedAll(t testing.TB, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		Need(t, tool)
+	}
 }
 
 // Run runs a tool and returns its standard output, failing the test with
@@ -242,6 +251,13 @@ func Covers(t testing.TB, ext []vmdisk.Extent, rawPath string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	coversBytes(t, ext, data)
+}
+
+// coversBytes fails unless every non-zero byte of data lies inside one of
+// ext.
+func coversBytes(t testing.TB, ext []vmdisk.Extent, data []byte) {
+	t.Helper()
 	var pos int64
 	check := func(from, to int64) {
 		for i := from; i < to && i < int64(len(data)); i++ {
@@ -324,4 +340,28 @@ func readAll(img vmdisk.Image, want []byte, size int64, pattern []int) error {
 		off += n
 	}
 	return nil
+}
+
+// CheckRaw fails unless img reads as the raw file ([SameContent]) and its
+// extents are valid for a disk of size bytes ([CheckExtents]) and cover
+// every non-zero byte of the raw file ([Covers]). It returns the extents.
+func CheckRaw(t testing.TB, img vmdisk.Image, rawPath string, size int64) []vmdisk.Extent {
+	t.Helper()
+	SameContent(t, img, rawPath)
+	ext, err := img.Extents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	CheckExtents(t, ext, size)
+	Covers(t, ext, rawPath)
+	return ext
+}
+
+// MatchMap fails unless ext are exactly the data ranges qemu-img map
+// reports for image.
+func MatchMap(t testing.TB, ext []vmdisk.Extent, format, image string) {
+	t.Helper()
+	if want := DataRanges(Map(t, format, image)); !slices.Equal(ext, want) {
+		t.Fatalf("extents %v\nqemu-img map %v", ext, want)
+	}
 }
