@@ -27,7 +27,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -192,10 +194,31 @@ func Open(path string, format string, opts OpenOptions) (Image, error) {
 	}
 	for _, f := range list {
 		if f.Probe(head, tail, size) {
+			if want := formatByExtension(path); f.Name == "raw" && want != "" {
+				// A damaged container must not be backed up as if it were
+				// the disk: its bytes are not what the guest sees.
+				return nil, fmt.Errorf("open %s: the name says %s, but the content is not a %s image (no valid signature): %w", path, want, want, ErrUnknownFormat)
+			}
 			return f.Open(path, opts)
 		}
 	}
 	return nil, fmt.Errorf("open %s: %w", path, ErrUnknownFormat)
+}
+
+// formatByExtension returns the container format a file's name implies, or
+// "" for names that imply none (raw images have no single extension).
+func formatByExtension(path string) string {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".qcow2", ".qcow":
+		return "qcow2"
+	case ".vmdk":
+		return "vmdk"
+	case ".vhd", ".vpc":
+		return "vhd"
+	case ".vhdx":
+		return "vhdx"
+	}
+	return ""
 }
 
 const sniffSize = 64 << 10
