@@ -81,6 +81,11 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 		p.prog.Done(1)
 	}
 
+	// Deleting is safe only while the exclusive lock is ours.
+	if err := p.r.LockErr(); err != nil {
+		return res, fmt.Errorf("prune: %w", err)
+	}
+
 	// 3. The old index files.
 	p.prog.Phase("remove old index files", len(p.indexFiles))
 	for _, id := range p.indexFiles {
@@ -95,6 +100,9 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	}
 
 	// 4. The packs nothing references any more.
+	if err := p.r.LockErr(); err != nil {
+		return res, fmt.Errorf("prune: %w", err)
+	}
 	var remove []Pack
 	remove = append(remove, p.Delete...)
 	remove = append(remove, p.Repack...)

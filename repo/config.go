@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -8,6 +9,8 @@ import (
 	"fmt"
 	"math/bits"
 	"strconv"
+
+	"github.com/bunkerbackup/bunker/repo/backend"
 )
 
 // FormatVersion is the repository format version this package writes and
@@ -217,4 +220,24 @@ func RandomPolynomial() (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no irreducible polynomial found")
+}
+
+// reloadConfig reads the config again, so settings another process changed
+// (the minimum retention period) apply. The chunker parameters and keys of a
+// repository never change.
+func (r *Repository) reloadConfig(ctx context.Context) error {
+	sealed, err := r.be.Load(ctx, backend.Handle{Type: backend.ConfigFile}, 0, 0)
+	if err != nil {
+		return fmt.Errorf("load config: %w", err)
+	}
+	plain, err := r.crypt.open(nil, sealed)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	cfg, err := parseConfig(plain)
+	if err != nil {
+		return err
+	}
+	r.cfg = cfg
+	return nil
 }

@@ -257,6 +257,12 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 			return err
 		}
 	}
+	seen := make(map[ID]bool, len(ids))
+	for _, id := range ids {
+		seen[id] = true
+	}
+	r.indexSeen = seen
+	r.indexErrs, r.indexFiles = nil, nil
 	superseded := make(map[ID]bool)
 	for _, f := range files {
 		if f != nil {
@@ -281,6 +287,29 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 	}
 	r.idx = idx
 	return nil
+}
+
+// ReloadIndex reloads the index when the set of index files differs
+// from the one loaded (Lock calls it after taking the lock): another process wrote or removed index files
+// (a backup finished, prune rewrote the index) between Open and taking the
+// lock. Deduplicating against a stale index could reference packs prune has
+// just deleted. Pending blobs of this process must have been flushed.
+func (r *Repository) ReloadIndex(ctx context.Context) error {
+	ids, err := r.ListFiles(ctx, backend.IndexFile)
+	if err != nil {
+		return err
+	}
+	same := len(ids) == len(r.indexSeen)
+	for _, id := range ids {
+		if !same {
+			break
+		}
+		same = r.indexSeen[id]
+	}
+	if same {
+		return nil
+	}
+	return r.loadIndex(ctx)
 }
 
 // IndexErrors returns the errors of index files that could not be loaded by

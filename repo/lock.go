@@ -88,6 +88,7 @@ type Lock struct {
 	stop      chan struct{}
 	done      chan struct{}
 	err       error // last refresh error
+	refreshed time.Time
 	once      sync.Once
 }
 
@@ -166,20 +167,61 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
 		return nil, err
 	}
 	li.ID = id
-	if err := r.checkLocks(ctx, id, exclusive); err != nil {
+	release := func() {
 		_ = r.be.Remove(context.WithoutCancel(ctx), backend.Handle{Type: backend.LockFile, Name: id.String()})
+	}
+	if err := r.checkLocks(ctx, id, exclusive); err != nil {
+		release()
 		return nil, err
 	}
-	l := &Lock{r: r, exclusive: exclusive, id: id, info: li, stop: make(chan struct{}), done: make(chan struct{})}
+	// The index (and settings) loaded by Open may predate the lock: reload
+	// what changed, now that no conflicting process can change it.
+	if err := r.ReloadIndex(ctx); err != nil {
+		release()
+		return nil, fmt.Errorf("lock: reload index: %w", err)
+	}
+	if err := r.reloadConfig(ctx); err != nil {
+		release()
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	r.lockLost.Store(nil)
+	l := &Lock{r: r, exclusive: exclusive, id: id, info: li, refreshed: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
 	go l.refreshLoop()
 	return l, nil
 }
 
+// ErrLockLost is wrapped when this process's lock was not renewed in time or
+// was removed by another process: others may have changed the repository
+// meanwhile, so nothing is saved or deleted under it any more.
+var ErrLockLost = errors.New("the repository lock was lost")
+
+// LockErr returns a non-nil error wrapping ErrLockLost when a lock of this
+// repository was lost. Operations that commit (save a snapshot) or delete
+// check it first.
+func (r *Repository) LockErr() error {
+	if p := r.lockLost.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // checkLocks returns a *LockedError when a lock other than own conflicts.
+// A lock file that vanishes between listing and loading may have been
+// replaced by its holder's refresh, whose new file the listing missed: the
+// locks are listed again rather than the vanished one being ignored.
 func (r *Repository) checkLocks(ctx context.Context, own ID, exclusive bool) error {
+	for attempt := 0; ; attempt++ {
+		retry, err := r.checkLocksOnce(ctx, own, exclusive)
+		if !retry || attempt >= 10 {
+			return err
+		}
+	}
+}
+
+func (r *Repository) checkLocksOnce(ctx context.Context, own ID, exclusive bool) (retry bool, err error) {
 	ids, err := r.ListFiles(ctx, backend.LockFile)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, id := range ids {
 		if id == own {
@@ -187,12 +229,12 @@ func (r *Repository) checkLocks(ctx context.Context, own ID, exclusive bool) err
 		}
 		li, err := r.LoadLock(ctx, id)
 		if errors.Is(err, backend.ErrNotExist) {
-			continue
+			return true, nil
 		}
 		if err != nil {
 			// An unreadable lock could be anyone's: be safe.
 			if exclusive {
-				return fmt.Errorf("lock: %w", err)
+				return false, fmt.Errorf("lock: %w", err)
 			}
 			continue
 		}
@@ -200,10 +242,10 @@ func (r *Repository) checkLocks(ctx context.Context, own ID, exclusive bool) err
 			continue
 		}
 		if exclusive || li.Exclusive {
-			return &LockedError{Holder: *li}
+			return false, &LockedError{Holder: *li}
 		}
 	}
-	return nil
+	return false, nil
 }
 
 func (l *Lock) refreshLoop() {
@@ -218,7 +260,17 @@ func (l *Lock) refreshLoop() {
 			err := l.Refresh(context.Background())
 			l.mu.Lock()
 			l.err = err
+			if err == nil {
+				l.refreshed = time.Now()
+			}
+			// Others treat the lock as stale after LockStaleAge: stop
+			// committing well before that.
+			lost := err != nil && (errors.Is(err, ErrLockLost) || time.Since(l.refreshed) > LockStaleAge/2)
 			l.mu.Unlock()
+			if lost {
+				e := fmt.Errorf("%w: %v", ErrLockLost, err)
+				l.r.lockLost.Store(&e)
+			}
 		}
 	}
 }
@@ -235,7 +287,13 @@ func (l *Lock) Refresh(ctx context.Context) error {
 	old := l.id
 	l.id, l.info = id, li
 	l.mu.Unlock()
-	if err := l.r.be.Remove(ctx, backend.Handle{Type: backend.LockFile, Name: old.String()}); err != nil && !errors.Is(err, backend.ErrNotExist) {
+	err = l.r.be.Remove(ctx, backend.Handle{Type: backend.LockFile, Name: old.String()})
+	if errors.Is(err, backend.ErrNotExist) {
+		// Someone removed our lock ('bunker unlock' took it for stale):
+		// another process may have locked the repository since.
+		return fmt.Errorf("refresh lock: lock %s was removed by another process: %w", old.Str(), ErrLockLost)
+	}
+	if err != nil {
 		return fmt.Errorf("refresh lock: remove old lock %s: %w", old.Str(), err)
 	}
 	return nil

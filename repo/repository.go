@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bunkerbackup/bunker/repo/backend"
@@ -38,6 +39,12 @@ type Repository struct {
 	idx        *index
 	indexFiles []ID
 	indexErrs  []error
+	indexSeen  map[ID]bool // every index file listed when the index was loaded
+
+	// lockLost holds the error of a lock this process lost (not renewed in
+	// time, or removed by someone else); once set, the repository refuses
+	// to save snapshots and to delete anything.
+	lockLost atomic.Pointer[error]
 
 	// Saving. pmu guards packers, pending and saveErr; pcond (on pmu) is
 	// signalled when the last writer of a pack finishes sealing.
@@ -587,9 +594,29 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte
 	return nil, firstErr
 }
 
+// loaderInto is implemented by backends that can read into a caller's
+// buffer (the local backend); LoadBlob then reads blobs into recycled
+// buffers instead of allocating one per blob.
+type loaderInto interface {
+	LoadInto(ctx context.Context, h backend.Handle, offset int64, buf []byte) error
+}
+
 // loadPacked loads one stored copy of a blob.
 func (r *Repository) loadPacked(ctx context.Context, pb PackedBlob, buf []byte) ([]byte, error) {
-	sealed, err := r.be.Load(ctx, backend.Handle{Type: backend.PackFile, Name: pb.Pack.String()}, int64(pb.Offset), int64(pb.Length))
+	h := backend.Handle{Type: backend.PackFile, Name: pb.Pack.String()}
+	var sealed []byte
+	var err error
+	if li, ok := r.be.(loaderInto); ok && pb.Length > 0 {
+		sp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(sp)
+		if cap(*sp) < int(pb.Length) {
+			*sp = make([]byte, pb.Length)
+		}
+		sealed = (*sp)[:pb.Length]
+		err = li.LoadInto(ctx, h, int64(pb.Offset), sealed)
+	} else {
+		sealed, err = r.be.Load(ctx, h, int64(pb.Offset), int64(pb.Length))
+	}
 	if err != nil {
 		return nil, &BlobError{Type: pb.Type, ID: pb.ID, Pack: pb.Pack, Err: err}
 	}

@@ -53,6 +53,9 @@ func decodeSnapshot(b []byte) (*Snapshot, error) {
 // SaveSnapshot stores sn and sets sn.ID. Call Flush first: the snapshot
 // must only reference blobs whose packs and index files are stored.
 func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) (ID, error) {
+	if err := r.LockErr(); err != nil {
+		return ID{}, fmt.Errorf("save snapshot: %w", err)
+	}
 	r.imu.Lock()
 	unindexed := len(r.unindexed)
 	r.imu.Unlock()
@@ -177,6 +180,9 @@ func (r *Repository) FindSnapshot(ctx context.Context, prefix string) (*Snapshot
 // RemoveSnapshot removes a snapshot file. The blobs it referenced stay until
 // prune.
 func (r *Repository) RemoveSnapshot(ctx context.Context, id ID) error {
+	if err := r.LockErr(); err != nil {
+		return fmt.Errorf("remove snapshot %s: %w", id.Str(), err)
+	}
 	if err := r.be.Remove(ctx, backend.Handle{Type: backend.SnapshotFile, Name: id.String()}); err != nil {
 		return fmt.Errorf("remove snapshot %s: %w", id.Str(), err)
 	}

@@ -69,8 +69,14 @@ func (p Problem) String() string {
 // Use is a place in a snapshot that needs a damaged or missing blob.
 type Use struct {
 	Snapshot repo.ID   `json:"snapshot"`
-	Path     string    `json:"path"` // a file path, or "disk NAME at offset N"
+	Path     string    `json:"path"` // a file path, or the disk described in prose
 	Blobs    []repo.ID `json:"blobs"`
+	// File is the file's path; Disk, Offset (of the first damaged chunk)
+	// and DamagedChunks locate damage in a disk.
+	File          string  `json:"file,omitempty"`
+	Disk          string  `json:"disk,omitempty"`
+	Offset        *uint64 `json:"offset,omitempty"`
+	DamagedChunks int     `json:"damaged_chunks,omitempty"`
 }
 
 // Result is the outcome of a check.
@@ -78,7 +84,7 @@ type Result struct {
 	Problems []Problem `json:"problems"`
 	// Affected lists the snapshot files and disks that use damaged or
 	// missing blobs.
-	Affected []Use `json:"affected,omitempty"`
+	Affected []Use `json:"affected"`
 
 	Snapshots int   `json:"snapshots"`
 	Packs     int   `json:"packs"`
@@ -208,7 +214,9 @@ type checker struct {
 	be   backend.Backend
 	opts Options
 	res  *Result
-	prog Progress
+	// snapshots are the snapshot files listed before the index was loaded.
+	snapshots []repo.ID
+	prog      Progress
 
 	// index view: pack -> blobs the index places in it
 	byPack map[repo.ID][]repo.PackedBlob
@@ -235,6 +243,18 @@ func Check(ctx context.Context, r *repo.Repository, opts Options) (*Result, erro
 			return nil, err
 		}
 		subset = &s
+	}
+	// Snapshots are listed before the index is (re)loaded: a snapshot is
+	// saved only after the index naming its blobs, so every snapshot
+	// listed here has its blobs in the index loaded next, even while a
+	// backup runs alongside.
+	snaps, err := r.ListFiles(ctx, backend.SnapshotFile)
+	if err != nil {
+		return nil, err
+	}
+	c.snapshots = snaps
+	if err := r.ReloadIndex(ctx); err != nil {
+		return nil, err
 	}
 	for _, t := range []backend.FileType{backend.KeyFile, backend.IndexFile, backend.SnapshotFile, backend.LockFile, backend.ProtectFile} {
 		if err := c.checkFileNames(ctx, t); err != nil {

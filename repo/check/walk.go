@@ -7,7 +7,6 @@ import (
 	"path"
 
 	"github.com/bunkerbackup/bunker/repo"
-	"github.com/bunkerbackup/bunker/repo/backend"
 )
 
 type treeState struct {
@@ -45,10 +44,7 @@ func (c *checker) unusable(t repo.BlobType, id repo.ID, missing map[repo.ID]bool
 // lists, reporting blobs that are missing or damaged and the places that use
 // them.
 func (c *checker) checkSnapshots(ctx context.Context) error {
-	ids, err := c.r.ListFiles(ctx, backend.SnapshotFile)
-	if err != nil {
-		return err
-	}
+	ids := c.snapshots
 	var sns []*repo.Snapshot
 	for _, id := range ids {
 		sn, err := c.r.LoadSnapshot(ctx, id)
@@ -129,13 +125,16 @@ func (c *checker) checkSnapshots(ctx context.Context) error {
 			if len(blobs) == 0 {
 				continue
 			}
+			u := Use{Snapshot: sn.ID, Disk: d.Name, DamagedChunks: len(offsets)}
 			where := fmt.Sprintf("disk %s", d.Name)
 			if len(offsets) > 0 {
 				where += fmt.Sprintf(" (%d damaged chunks, first at offset %d)", len(offsets), offsets[0])
+				u.Offset = &offsets[0]
 			} else {
 				where += " (chunk list damaged)"
 			}
-			c.res.Affected = append(c.res.Affected, Use{Snapshot: sn.ID, Path: where, Blobs: dedupe(blobs)})
+			u.Path, u.Blobs = where, dedupe(blobs)
+			c.res.Affected = append(c.res.Affected, u)
 		}
 	}
 	return nil
@@ -233,7 +232,7 @@ func (c *checker) collectUses(ctx context.Context, sn *repo.Snapshot, id repo.ID
 		return nil
 	}
 	if c.bad[repo.TreeBlob][id] || missing[id] {
-		c.res.Affected = append(c.res.Affected, Use{Snapshot: sn.ID, Path: dir, Blobs: []repo.ID{id}})
+		c.res.Affected = append(c.res.Affected, Use{Snapshot: sn.ID, Path: dir, File: dir, Blobs: []repo.ID{id}})
 		return nil
 	}
 	t, err := c.r.LoadTree(ctx, id)
@@ -249,7 +248,7 @@ func (c *checker) collectUses(ctx context.Context, sn *repo.Snapshot, id repo.ID
 			}
 		}
 		if len(blobs) > 0 {
-			c.res.Affected = append(c.res.Affected, Use{Snapshot: sn.ID, Path: p, Blobs: dedupe(blobs)})
+			c.res.Affected = append(c.res.Affected, Use{Snapshot: sn.ID, Path: p, File: p, Blobs: dedupe(blobs)})
 		}
 		if n.Type == repo.NodeDir && n.Subtree != nil {
 			if err := c.collectUses(ctx, sn, *n.Subtree, p, trees, missing); err != nil {
