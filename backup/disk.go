@@ -95,7 +95,8 @@ func (b *run) disk(src DiskSource) (repo.Disk, error) {
 	before, isFile := identify(files)
 
 	if pd := b.parentDisk(name); pd != nil && isFile && pd.SourceInode != 0 && pd.Format == info.Format &&
-		pd.SourceSize == before.size && pd.SourceMtime.Equal(before.mtime) && pd.SourceInode == before.inode {
+		pd.SourceSize == before.size && pd.SourceMtime.Equal(before.mtime) && pd.SourceInode == before.inode &&
+		b.listsIndexed(pd.ChunkLists) {
 		d := *pd
 		d.Source = path
 		d.ChunkLists = append([]repo.ID(nil), pd.ChunkLists...)
@@ -391,4 +392,15 @@ func (cb *chunkBatch) chunkSaved() {
 	d.lists[cb.idx] = ids
 	d.mu.Unlock()
 	cb.chunks = nil
+}
+
+// listsIndexed reports whether a parent disk's chunk lists are all in the
+// index; a parent whose metadata was lost is not reused.
+func (b *run) listsIndexed(ids []repo.ID) bool {
+	for _, id := range ids {
+		if !b.r.HasBlob(repo.TreeBlob, id) {
+			return false
+		}
+	}
+	return true
 }

@@ -56,7 +56,7 @@ type sel struct {
 
 // files backs up paths (absolute and clean) and returns the root tree.
 func (b *run) files(paths []string) (*repo.ID, error) {
-	excl, err := newExcluder(b.opts.Excludes)
+	excl, err := b.opts.excluder()
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +253,8 @@ func (w *walker) addEntry(d *dirState, name, full string, fi fs.FileInfo, dev ui
 	case repo.NodeFile:
 		w.filesTotal.Add(1)
 		w.bytesTotal.Add(node.Size)
-		if reusable(old, node) {
+		if reusable(old, node) && w.allIndexed(old.Content) {
+			w.fileStatus(full, FileUnmodified, node.Size)
 			node.Content = old.Content
 			w.filesUnmodified.Add(1)
 			w.filesDone.Add(1)
@@ -262,8 +263,10 @@ func (w *walker) addEntry(d *dirState, name, full string, fi fs.FileInfo, dev ui
 			return
 		}
 		if old != nil && old.Type == repo.NodeFile {
+			w.fileStatus(full, FileChanged, node.Size)
 			w.filesChanged.Add(1)
 		} else {
+			w.fileStatus(full, FileNew, node.Size)
 			w.filesNew.Add(1)
 		}
 		if node.Size == 0 {
@@ -294,6 +297,13 @@ func (w *walker) addEntry(d *dirState, name, full string, fi fs.FileInfo, dev ui
 	}
 }
 
+// fileStatus reports a file's change to Options.FileStatus.
+func (w *walker) fileStatus(path string, c FileChange, size uint64) {
+	if w.opts.FileStatus != nil {
+		w.opts.FileStatus(path, c, size)
+	}
+}
+
 // reusable reports whether the parent's node old has the content of the
 // file described by n.
 func reusable(old, n *repo.Node) bool {
@@ -301,6 +311,18 @@ func reusable(old, n *repo.Node) bool {
 		old.Size == n.Size && old.Inode == n.Inode &&
 		old.ModTime.Equal(n.ModTime) && old.ChangeTime.Equal(n.ChangeTime) &&
 		(n.Size == 0 || len(old.Content) > 0)
+}
+
+// allIndexed reports whether every chunk of a parent's file is in the
+// index: a parent whose data was lost (a damaged index, a pruned pack) is
+// not trusted, the file is read again.
+func (w *walker) allIndexed(content []repo.Chunk) bool {
+	for _, c := range content {
+		if c.ID != nil && !w.r.HasBlob(repo.DataBlob, *c.ID) {
+			return false
+		}
+	}
+	return true
 }
 
 // dirState is a directory being backed up. It completes when the walker
