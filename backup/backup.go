@@ -72,6 +72,14 @@ type Options struct {
 	// Excludes are patterns (see Match); matching files and directories
 	// are skipped.
 	Excludes []string
+	// IExcludes are patterns matched without regard to case.
+	IExcludes []string
+	// ExcludeIfPresent leaves out every directory that holds a file of
+	// one of these names.
+	ExcludeIfPresent []string
+	// ExcludeCaches leaves out every directory that holds a CACHEDIR.TAG
+	// file with the standard signature.
+	ExcludeCaches bool
 	// OneFileSystem keeps the walk on the file system of each source path:
 	// mount points are recorded as empty directories.
 	OneFileSystem bool
@@ -90,7 +98,21 @@ type Options struct {
 	// Warn is called for every source that cannot be read (nil = ignore);
 	// the snapshot is then marked incomplete.
 	Warn func(path string, err error)
+	// FileStatus, when set, is called for every regular file of a file
+	// backup, from one goroutine, when the walk decides whether the file
+	// is new, changed or unmodified (compared with Parent).
+	FileStatus func(path string, status FileChange, size uint64)
 }
+
+// FileChange says how a file compares with the parent snapshot.
+type FileChange string
+
+// The file changes.
+const (
+	FileNew        FileChange = "new"
+	FileChanged    FileChange = "changed"
+	FileUnmodified FileChange = "unmodified"
+)
 
 // Progress receives status updates from one goroutine, so implementations
 // need no locking: periodically while the backup runs, and once at the end.
@@ -131,7 +153,7 @@ func Run(ctx context.Context, r Repo, src Sources, opts Options) (*repo.Snapshot
 	if len(src.Paths) == 0 && len(src.Disks) == 0 {
 		return nil, errors.New("backup: nothing to back up")
 	}
-	if _, err := newExcluder(opts.Excludes); err != nil {
+	if _, err := opts.excluder(); err != nil {
 		return nil, err
 	}
 	cfg := r.Config()
@@ -335,7 +357,9 @@ type saveJob struct {
 
 func (b *run) startSavers() {
 	n := runtime.GOMAXPROCS(0)
-	b.jobs = make(chan saveJob, 2*n)
+	// A queue of one chunk per saver keeps the savers busy; every queued
+	// chunk is a buffer of up to the largest chunk size held in memory.
+	b.jobs = make(chan saveJob, n)
 	for range n {
 		b.savers.Add(1)
 		go b.saver()
@@ -454,7 +478,7 @@ func (b *run) status() Status {
 
 // scan counts the files and bytes the backup will read, for progress.
 func (b *run) scan(ctx context.Context, src Sources) {
-	excl, _ := newExcluder(b.opts.Excludes)
+	excl, _ := b.opts.excluder()
 	var walk func(path string, dev uint64)
 	walk = func(path string, dev uint64) {
 		if ctx.Err() != nil {

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 )
 
@@ -108,30 +111,88 @@ func ParseExcludeFile(content []byte) []string {
 	return out
 }
 
-// excluder matches paths against compiled patterns.
-type excluder []compiled
+// CacheDirTag is the file that marks a cache directory
+// (https://bford.info/cachedir/) and the signature it must start with.
+const (
+	CacheDirTag          = "CACHEDIR.TAG"
+	cacheDirTagSignature = "Signature: 8a477f597d28d172789f06886806bc55"
+)
+
+// excluder matches paths against compiled patterns (IExcludes folded to
+// lower case) and looks for marker files in directories.
+type excluder struct {
+	pats    []compiled
+	ipats   []compiled
+	markers []string // a directory holding one of these is excluded
+	caches  bool     // a directory holding a valid CACHEDIR.TAG is excluded
+}
 
 func newExcluder(patterns []string) (excluder, error) {
-	var e excluder
-	for _, p := range patterns {
+	return Options{Excludes: patterns}.excluder()
+}
+
+// excluder compiles the exclude options.
+func (o Options) excluder() (excluder, error) {
+	e := excluder{markers: o.ExcludeIfPresent, caches: o.ExcludeCaches}
+	for _, p := range o.Excludes {
 		c, err := compilePattern(p)
 		if err != nil {
-			return nil, err
+			return e, err
 		}
-		e = append(e, c)
+		e.pats = append(e.pats, c)
+	}
+	for _, p := range o.IExcludes {
+		c, err := compilePattern(strings.ToLower(p))
+		if err != nil {
+			return e, err
+		}
+		e.ipats = append(e.ipats, c)
+	}
+	for _, m := range o.ExcludeIfPresent {
+		if m == "" || strings.ContainsRune(m, '/') {
+			return e, fmt.Errorf("invalid exclude-if-present name %q: want a file name", m)
+		}
 	}
 	return e, nil
 }
 
+// excluded reports whether the file or directory at the absolute path p is
+// left out: it matches a pattern, or it is a directory that holds a marker
+// file.
 func (e excluder) excluded(p string) bool {
-	if len(e) == 0 {
-		return false
+	if len(e.pats)+len(e.ipats) > 0 {
+		sc := splitPath(p)
+		for _, c := range e.pats {
+			if c.match(sc) {
+				return true
+			}
+		}
+		if len(e.ipats) > 0 {
+			lc := splitPath(strings.ToLower(p))
+			for _, c := range e.ipats {
+				if c.match(lc) {
+					return true
+				}
+			}
+		}
 	}
-	sc := splitPath(p)
-	for _, c := range e {
-		if c.match(sc) {
+	for _, m := range e.markers {
+		if _, err := os.Lstat(filepath.Join(p, m)); err == nil {
 			return true
 		}
 	}
-	return false
+	return e.caches && isCacheDir(p)
+}
+
+// isCacheDir reports whether dir holds a CACHEDIR.TAG that starts with the
+// standard signature.
+func isCacheDir(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, CacheDirTag))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, len(cacheDirTagSignature))
+	_, err = io.ReadFull(f, buf)
+	return err == nil && string(buf) == cacheDirTagSignature
 }

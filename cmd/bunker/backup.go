@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +19,10 @@ type backupOptions struct {
 	host          string
 	excludes      []string
 	excludeFiles  []string
+	iexcludes     []string
+	ifPresent     []string
+	excludeCaches bool
+	filesFrom     []string
 	oneFileSystem bool
 	parent        string
 	time          string
@@ -36,10 +42,21 @@ func newBackupCmd(g *globalOptions) *cobra.Command {
 ctime and inode are unchanged since the parent snapshot (by default the
 latest one of the same host and paths) are not read again.
 
+Excludes: --exclude and --iexclude (ignores case) take patterns ("*.tmp",
+"/var/cache", "cache/**/*.bin"); --exclude-file reads them from a file;
+--exclude-if-present NAME leaves out directories holding a file NAME;
+--exclude-caches leaves out directories with a CACHEDIR.TAG. --files-from
+reads the paths to back up from a file ("-": stdin), one per line.
+--dry-run reads everything and stores nothing: it reports the new, changed
+and unmodified files and their bytes, and with -v lists each new or changed
+file (-vv lists every file, also in a real backup).
+
 With --disk, back up disk images (raw, VMDK, VHD, VHDX, qcow2; detected by
 content or forced with --format) or block devices by their guest-visible
 content. An image that a hypervisor has open for writing is refused unless
---force, and the snapshot then records it as crash-consistent.
+--force, and the snapshot then records it as crash-consistent; a disk that
+changed while it was read is recorded too. Both end the backup with a
+warning and are flagged in 'bunker snapshots'.
 
 Sources that cannot be read are reported; the snapshot is still saved,
 marked incomplete, and the exit status is 3.` + repoExitStatus(helpPartial),
@@ -47,12 +64,28 @@ marked incomplete, and the exit status is 3.` + repoExitStatus(helpPartial),
   bunker backup / --one-file-system --exclude-file /etc/bunker/excludes
   bunker backup --disk /var/lib/libvirt/images/vm1.qcow2 --name vm1
   bunker backup --disk /dev/vg0/vm2-snap --name vm2 --tag weekly
-  bunker backup --dry-run -v /srv/data`,
-		Args: minArgs(1, "at least one path (or disk source with --disk)"),
+  bunker backup --dry-run -v /srv/data
+  bunker backup --files-from /etc/bunker/paths --exclude-caches --exclude-if-present .nobackup`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(o.filesFrom) > 0 {
+				return nil
+			}
+			return minArgs(1, "at least one path (or disk source with --disk)")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts, err := o.options(cmd)
 			if err != nil {
 				return err
+			}
+			for _, file := range o.filesFrom {
+				paths, err := readFilesFrom(file, g.stdin)
+				if err != nil {
+					return err
+				}
+				args = append(args, paths...)
+			}
+			if len(args) == 0 {
+				return usageErrorf("no paths to back up: %s named none", strings.Join(o.filesFrom, ", "))
 			}
 			src := backup.Sources{}
 			if o.disk {
@@ -79,6 +112,10 @@ marked incomplete, and the exit status is 3.` + repoExitStatus(helpPartial),
 	f.StringVar(&o.host, "host", "", "record `hostname` instead of this host's name")
 	f.StringArrayVarP(&o.excludes, "exclude", "e", nil, "leave out files matching `pattern` (repeatable)")
 	f.StringArrayVar(&o.excludeFiles, "exclude-file", nil, "read exclude patterns from `file`, one per line (repeatable)")
+	f.StringArrayVar(&o.iexcludes, "iexclude", nil, "like --exclude, but `pattern` ignores case (repeatable)")
+	f.StringArrayVar(&o.ifPresent, "exclude-if-present", nil, "leave out directories that hold a file called `name` (repeatable)")
+	f.BoolVar(&o.excludeCaches, "exclude-caches", false, "leave out directories marked with a CACHEDIR.TAG file (bford.info/cachedir)")
+	f.StringArrayVar(&o.filesFrom, "files-from", nil, "read the paths to back up from `file`, one per line (\"-\": stdin; # comments; repeatable)")
 	f.BoolVarP(&o.oneFileSystem, "one-file-system", "x", false, "do not cross file system boundaries")
 	f.StringVar(&o.parent, "parent", "", "compare with `snapshot` instead of the latest of the same host and paths")
 	f.StringVar(&o.time, "time", "", "snapshot `time` instead of now (\"2006-01-02 15:04:05\" or RFC 3339)")
@@ -99,8 +136,8 @@ func (o *backupOptions) options(cmd *cobra.Command) (backup.Options, error) {
 				return opts, usageErrorf("--%s applies to disk backups (--disk)", name)
 			}
 		}
-	} else if len(o.excludes)+len(o.excludeFiles) > 0 || o.oneFileSystem {
-		return opts, usageErrorf("--exclude, --exclude-file and --one-file-system apply to file backups, not --disk")
+	} else if len(o.excludes)+len(o.excludeFiles)+len(o.iexcludes)+len(o.ifPresent) > 0 || o.excludeCaches || o.oneFileSystem {
+		return opts, usageErrorf("--exclude, --iexclude, --exclude-file, --exclude-if-present, --exclude-caches and --one-file-system apply to file backups, not --disk")
 	} else if len(o.names) > len(cmd.Flags().Args()) {
 		return opts, usageErrorf("%d --name flags for %d disk sources", len(o.names), len(cmd.Flags().Args()))
 	}
@@ -119,11 +156,17 @@ func (o *backupOptions) options(cmd *cobra.Command) (backup.Options, error) {
 		}
 		opts.Excludes = append(opts.Excludes, backup.ParseExcludeFile(b)...)
 	}
-	for _, p := range opts.Excludes {
+	for _, p := range append(slices.Clone(opts.Excludes), o.iexcludes...) {
 		if _, err := backup.Match(p, "/"); err != nil {
 			return opts, usageErrorf("--exclude: %v", err)
 		}
 	}
+	for _, name := range o.ifPresent {
+		if name == "" || strings.ContainsRune(name, '/') {
+			return opts, usageErrorf("--exclude-if-present %q: give a file name, not a path", name)
+		}
+	}
+	opts.IExcludes, opts.ExcludeIfPresent, opts.ExcludeCaches = o.iexcludes, o.ifPresent, o.excludeCaches
 	if o.time != "" {
 		t, err := parseTime(o.time)
 		if err != nil {
@@ -132,6 +175,30 @@ func (o *backupOptions) options(cmd *cobra.Command) (backup.Options, error) {
 		opts.Time = t
 	}
 	return opts, nil
+}
+
+// readFilesFrom reads the paths of --files-from: one per line, "-" is
+// stdin; blank lines and lines starting with "#" are ignored.
+func readFilesFrom(file string, stdin io.Reader) ([]string, error) {
+	var b []byte
+	var err error
+	if file == "-" {
+		b, err = io.ReadAll(stdin)
+	} else {
+		b, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read --files-from %s: %w", file, err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		out = append(out, line)
+	}
+	return out, nil
 }
 
 // parseTime accepts "2006-01-02 15:04:05" (local time), "2006-01-02" and

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,6 +57,13 @@ func (g *globalOptions) runBackup(ctx context.Context, r *repo.Repository, src b
 	prog := g.newProgress("backing up")
 	opts.Progress = prog
 	opts.Warn = func(path string, err error) { g.out.warn("backup", path, err) }
+	var changes fileChanges
+	opts.FileStatus = func(path string, c backup.FileChange, size uint64) {
+		changes.add(c, size)
+		if g.Verbose >= 2 || (g.Verbose >= 1 && opts.DryRun && c != backup.FileUnmodified) {
+			g.listFile(path, c, size, opts.DryRun)
+		}
+	}
 	if !opts.DryRun {
 		// Packs of an interrupted backup that never got their index are
 		// indexed now, so their blobs are reused instead of stored again.
@@ -72,14 +80,60 @@ func (g *globalOptions) runBackup(ctx context.Context, r *repo.Repository, src b
 	if err != nil {
 		return err
 	}
-	g.backupSummary(sn, opts.DryRun)
+	g.backupSummary(sn, opts.DryRun, len(src.Paths) > 0, &changes)
+	g.diskWarnings(sn, opts.DryRun)
 	if sn.Incomplete && !opts.DryRun {
 		return &incompleteError{snapshot: sn.ID, failed: len(sn.Warnings)}
 	}
 	return nil
 }
 
-func (g *globalOptions) backupSummary(sn *repo.Snapshot, dryRun bool) {
+// fileChanges counts the files of a backup and their bytes by change.
+type fileChanges struct {
+	count [3]uint64
+	bytes [3]uint64
+}
+
+func (c *fileChanges) add(ch backup.FileChange, size uint64) {
+	i := 0
+	switch ch {
+	case backup.FileChanged:
+		i = 1
+	case backup.FileUnmodified:
+		i = 2
+	}
+	c.count[i]++
+	c.bytes[i] += size
+}
+
+// listFile prints one file of a backup with its change (-v with --dry-run,
+// -vv always).
+func (g *globalOptions) listFile(path string, c backup.FileChange, size uint64, dryRun bool) {
+	if g.JSON {
+		g.out.jsonLine(map[string]any{"message_type": "verbose_status", "action": string(c), "item": path, "size": size, "dry_run": dryRun})
+		return
+	}
+	g.out.printf("%-10s %s (%s)\n", c, displayPath(path), humanize.IBytes(size))
+}
+
+// diskWarnings warns at the end of a backup about disks whose snapshot is
+// only crash-consistent or may be inconsistent, so that cron mail shows it.
+func (g *globalOptions) diskWarnings(sn *repo.Snapshot, dryRun bool) {
+	what := "snapshot " + sn.ID.Str()
+	if dryRun {
+		what = "the snapshot"
+	}
+	for _, d := range sn.Disks {
+		if d.ChangedDuringRead {
+			g.out.warn("backup", d.Source, fmt.Errorf("disk %s changed while it was read: %s may hold an inconsistent disk; back up a frozen copy (an LVM, libvirt or ZFS snapshot)", d.Name, what))
+		}
+		if d.CrashConsistent {
+			g.out.warn("backup", d.Source, fmt.Errorf("disk %s was read while in use (--force): %s is crash-consistent, like a disk after a power cut", d.Name, what))
+		}
+	}
+}
+
+func (g *globalOptions) backupSummary(sn *repo.Snapshot, dryRun, files bool, changes *fileChanges) {
 	s := sn.Summary
 	if s == nil {
 		s = &repo.SnapshotSummary{}
@@ -107,15 +161,22 @@ func (g *globalOptions) backupSummary(sn *repo.Snapshot, dryRun bool) {
 			"incomplete":            sn.Incomplete,
 			"disks":                 len(sn.Disks),
 		}
+		if files {
+			m["bytes_new"], m["bytes_changed"], m["bytes_unmodified"] = changes.bytes[0], changes.bytes[1], changes.bytes[2]
+		}
 		if !dryRun {
 			m["snapshot_id"] = sn.ID.String()
 		}
 		g.out.jsonLine(m)
 		return
 	}
-	if sn.Tree != nil {
+	if files {
 		g.out.printf("Files:  %6d new, %6d changed, %6d unmodified\n", s.FilesNew, s.FilesChanged, s.FilesUnmodified)
 		g.out.printf("Dirs:   %6d new, %6d changed, %6d unmodified\n", s.DirsNew, s.DirsChanged, s.DirsUnmodified)
+		if dryRun {
+			g.out.printf("Bytes:  %s new, %s changed, %s unmodified (not read again)\n",
+				humanize.IBytes(changes.bytes[0]), humanize.IBytes(changes.bytes[1]), humanize.IBytes(changes.bytes[2]))
+		}
 	}
 	for _, d := range sn.Disks {
 		note := ""
@@ -129,7 +190,7 @@ func (g *globalOptions) backupSummary(sn *repo.Snapshot, dryRun bool) {
 		verb = "Would add to the repository"
 	}
 	g.out.printf("%s: %s (%s stored)\n", verb, humanize.IBytes(s.DataAdded), humanize.IBytes(s.DataAddedPacked))
-	if sn.Tree != nil {
+	if files {
 		g.out.printf("Processed %d files", s.TotalFilesProcessed)
 		if len(sn.Disks) > 0 {
 			g.out.printf(" and %d disk%s", len(sn.Disks), plural(len(sn.Disks)))

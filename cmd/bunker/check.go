@@ -23,15 +23,26 @@ func newCheckCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Verify the repository",
-		Long: `Verify the structure of the repository: every file is named by the hash of
-its content, the index agrees with the pack headers, every blob a snapshot
-needs is indexed. --read-data also decrypts and verifies every blob;
---read-data-subset does so for a part of the packs: "n/m" (group n of m) or
-"P%" (a random P percent).
+		Long: `Verify the structure of the repository. Plain check reads every small file
+and only the headers of the packs:
+  - every key, index, snapshot, lock and protection file is read whole and
+    must be named by the hash of its content;
+  - every pack the index names exists, and its header (read from the end
+    of the pack) lists the same blobs as the index; packs that no index
+    names are reported as warnings;
+  - every tree and data blob every snapshot needs is in the index, and
+    every tree the snapshots use is loaded, decrypted and decoded.
+Plain check does NOT read the blob data inside the packs: a flipped byte in
+the body of a pack goes unnoticed until --read-data.
+
+--read-data also reads every pack whole, decrypts every blob and checks it
+against its id; --read-data-subset does so for a part of the packs: "n/m"
+(group n of m) or "P%" (a random P percent).
 
 Damaged or missing data is traced to the snapshots, files and disks that use
 it. Errors make the exit status 1; warnings (such as unreferenced packs left
-by an interrupted backup) do not.` + repoExitStatus(),
+by an interrupted backup) do not. With -q nothing is printed unless there is
+a problem.` + repoExitStatus(),
 		Example: `  bunker check
   bunker check --read-data
   bunker check --read-data-subset 1/7   # a seventh of the packs, e.g. one per weekday
@@ -54,8 +65,14 @@ by an interrupted backup) do not.` + repoExitStatus(),
 				if err != nil {
 					return err
 				}
+				if res.Problems == nil {
+					res.Problems = []check.Problem{}
+				}
+				if res.Affected == nil {
+					res.Affected = []check.Use{}
+				}
 				doc := checkJSON{MessageType: "summary", OK: res.OK(), Errors: res.Errors(), Warnings: res.Warnings(), Result: res}
-				if err := g.out.document(doc, func(w io.Writer) error { return printCheck(w, res) }); err != nil {
+				if err := g.out.document(doc, func(w io.Writer) error { return printCheck(w, res, g.Quiet) }); err != nil {
 					return err
 				}
 				if !res.OK() {
@@ -71,12 +88,17 @@ by an interrupted backup) do not.` + repoExitStatus(),
 	return cmd
 }
 
-func printCheck(w io.Writer, res *check.Result) error {
+// printCheck prints the problems, the affected snapshots and (unless
+// quiet) a summary.
+func printCheck(w io.Writer, res *check.Result, quiet bool) error {
 	for _, p := range res.Problems {
 		fmt.Fprintln(w, p.String())
 	}
 	for _, u := range res.Affected {
 		fmt.Fprintf(w, "affected: snapshot %s: %s (%d blob%s)\n", u.Snapshot.Str(), displayPath(u.Path), len(u.Blobs), plural(len(u.Blobs)))
+	}
+	if quiet {
+		return nil
 	}
 	read := ""
 	if res.PacksRead > 0 {

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/viper"
+
+	"github.com/bunkerbackup/bunker/job"
 )
 
 // resolve applies environment variables and the config file to the global
@@ -31,6 +34,9 @@ func (g *globalOptions) resolve() error {
 			}
 		} else {
 			g.ConfigFile = path
+			if err := checkConfigFile(path); err != nil {
+				return err
+			}
 		}
 	}
 	g.v = v
@@ -50,6 +56,36 @@ func (g *globalOptions) resolve() error {
 		}
 	}
 	return nil
+}
+
+// checkConfigFile rejects unknown, misspelt or malformed global settings in
+// the config file, with file, line and key. The jobs section is checked by
+// the job commands (job validate, job run), so that a broken job does not
+// stop restores.
+func checkConfigFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config file %s: %w", path, err)
+	}
+	_, err = job.Parse(data, path)
+	var all job.Errors
+	if err == nil || !errors.As(err, &all) {
+		return nil // not the job package's kind of error: viper read the file
+	}
+	var global job.Errors
+	for _, e := range all {
+		if e.Key == "jobs" || strings.HasPrefix(e.Key, "jobs.") || strings.HasPrefix(e.Key, "jobs[") {
+			continue
+		}
+		if e.Key == "" && e.Line == 0 && strings.Contains(e.Msg, "empty") {
+			continue // an empty file sets nothing, and that is fine here
+		}
+		global = append(global, e)
+	}
+	if len(global) == 0 {
+		return nil
+	}
+	return withHint(fmt.Errorf("bad config file: %w", global), "fix %s; 'bunker config example' prints a commented config file", path)
 }
 
 // configPath returns the config file to read and whether the user named it

@@ -3,10 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"path"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -22,46 +26,91 @@ func newDumpCmd(g *globalOptions) *cobra.Command {
 		Long: `Write the content of one file of a snapshot to stdout, or a whole disk
 (disk:NAME) or one partition of it (disk:NAME:pN). Holes come out as zeros.
 disk:NAME:pN/PATH writes the file PATH of the file system in the partition
-(ext2/3/4, FAT, NTFS, XFS), read without mounting anything.` + repoExitStatus(),
+(ext2/3/4, FAT, NTFS, XFS), read without mounting anything.
+
+A directory (and "/", the whole file tree) is written as a tar archive
+(PAX format: modes, owners, nanosecond times, symlinks, hard links, device
+nodes and extended attributes), as restic does.
+
+Disks, partitions and archives are not written to a terminal: redirect
+stdout to a file or a pipe. When the reader of the pipe stops early
+(dump ... | head), dump stops quietly and exits 0.` + repoExitStatus(),
 		Example: `  bunker dump latest /etc/fstab
   bunker dump latest disk:vm1 > vm1.raw
   bunker dump latest disk:vm1:p2 | file -
-  bunker dump latest disk:vm1:p1/etc/fstab`,
+  bunker dump latest disk:vm1:p1/etc/fstab
+  bunker dump latest /home/alice > alice.tar`,
 		Args: exactArgs(2, "a snapshot and a path or disk:NAME[:pN]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return g.withRepo(ctx, sharedLock, func(r *repo.Repository) error {
+			// A reader that goes away (dump | head) makes writes fail with
+			// EPIPE instead of killing the process, so the lock is released.
+			pipe := make(chan os.Signal, 1)
+			signal.Notify(pipe, syscall.SIGPIPE)
+			defer signal.Stop(pipe)
+			err := g.withRepo(ctx, sharedLock, func(r *repo.Repository) error {
 				sn, err := findSnapshot(ctx, r, args[0], filter)
 				if err != nil {
 					return err
 				}
 				out := bufio.NewWriterSize(g.stdout, 1<<20)
 				if spec, ok := strings.CutPrefix(args[1], "disk:"); ok {
+					if err := g.refuseTerminal("a disk image", "disk.raw"); err != nil {
+						return err
+					}
 					err = dumpDisk(ctx, r, sn, spec, out)
 				} else {
-					err = dumpFile(ctx, r, sn, path.Clean("/"+args[1]), out)
+					err = g.dumpPath(ctx, r, sn, path.Clean("/"+args[1]), out)
 				}
 				if err != nil {
 					return err
 				}
 				return out.Flush()
 			})
+			if errors.Is(err, syscall.EPIPE) {
+				g.out.verbosef(1, "the reader of the output went away: stopped")
+				return nil
+			}
+			return err
 		},
 	}
 	filter.addFlags(cmd.Flags())
 	return cmd
 }
 
-// dumpFile writes the content of the regular file at p.
-func dumpFile(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, p string, w io.Writer) error {
+// dumpPath writes the content of the regular file at p, or the directory
+// at p as a tar archive.
+func (g *globalOptions) dumpPath(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, p string, w io.Writer) error {
+	warn := func(p string, err error) { g.out.warn("dump", p, err) }
+	if p == "/" && sn.Tree != nil {
+		if err := g.refuseTerminal("a tar archive", "files.tar"); err != nil {
+			return err
+		}
+		return dumpTar(ctx, r, "/", nil, *sn.Tree, w, warn)
+	}
 	n, err := lookupPath(ctx, r, sn, p)
 	if err != nil {
 		return err
 	}
-	if n.Type != repo.NodeFile {
-		return usageErrorf("%s is a %s, not a regular file; dump writes files, disk:NAME or disk:NAME:pN", p, n.Type)
+	switch n.Type {
+	case repo.NodeFile:
+		return restore.Dump(ctx, r, n, w)
+	case repo.NodeDir:
+		if err := g.refuseTerminal("a tar archive", path.Base(p)+".tar"); err != nil {
+			return err
+		}
+		return dumpTar(ctx, r, p, n, repo.ID{}, w, warn)
 	}
-	return restore.Dump(ctx, r, n, w)
+	return usageErrorf("%s is a %s, not a regular file or a directory; dump writes files, directories (as tar), disk:NAME or disk:NAME:pN", p, n.Type)
+}
+
+// refuseTerminal refuses to write binary data (what) to a terminal.
+func (g *globalOptions) refuseTerminal(what, example string) error {
+	if !isTerminal(g.stdout) {
+		return nil
+	}
+	return withHint(usageErrorf("stdout is a terminal: dump does not write %s to it", what),
+		"redirect the output to a file or a pipe: bunker dump ... > %s", example)
 }
 
 // dumpDisk writes a disk ("NAME"), a partition ("NAME:pN") or a file in a

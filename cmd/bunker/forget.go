@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -173,7 +172,6 @@ func newForgetCmd(g *globalOptions) *cobra.Command {
 		dryRun    bool
 		doPrune   bool
 		maxUnused string
-		retryLock time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "forget [SNAP...]",
@@ -226,7 +224,7 @@ only a shared lock, so it runs while backups do.` + repoExitStatus(),
 			if err != nil {
 				return usageErrorf("--max-unused: %v", err)
 			}
-			return g.withRepoRetry(ctx, !dryRun, retryLock, func(r *repo.Repository) error {
+			return g.withRepoRetry(ctx, !dryRun, func(r *repo.Repository) error {
 				snaps, err := filterSnapshots(ctx, r, filter)
 				if err != nil {
 					return err
@@ -288,7 +286,6 @@ only a shared lock, so it runs while backups do.` + repoExitStatus(),
 	fs.BoolVarP(&dryRun, "dry-run", "n", false, "show what would be removed, and why, without removing anything")
 	fs.BoolVar(&doPrune, "prune", false, "run prune afterwards when snapshots were removed")
 	fs.StringVar(&maxUnused, "max-unused", prune.DefaultMaxUnused.String(), "with --prune: unused data to tolerate (`limit`: 5%, 500M, unlimited)")
-	fs.DurationVar(&retryLock, "retry-lock", 0, "wait up to `duration` (e.g. 10m) for a lock held by another process instead of exiting with 11")
 	return cmd
 }
 
@@ -389,30 +386,13 @@ func printForget(w io.Writer, doc forgetJSON) error {
 	return nil
 }
 
-// withRepoRetry is withRepo with the exclusive or shared lock retried for
-// up to wait while another process holds a conflicting one.
-func (g *globalOptions) withRepoRetry(ctx context.Context, exclusive bool, wait time.Duration, fn func(r *repo.Repository) error) error {
-	return g.withRepo(ctx, noLock, func(r *repo.Repository) error {
-		deadline := time.Now().Add(wait)
-		for {
-			l, err := r.Lock(ctx, exclusive)
-			var locked *repo.LockedError
-			if err != nil && errors.As(err, &locked) && time.Now().Before(deadline) {
-				g.out.verbosef(1, "repository is locked, retrying: %v", err)
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(min(5*time.Second, time.Until(deadline)+time.Millisecond)):
-				}
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			defer l.Unlock()
-			return fn(r)
-		}
-	})
+// withRepoRetry is withRepo with the exclusive or shared lock (retried for
+// up to --retry-lock while another process holds a conflicting one).
+func (g *globalOptions) withRepoRetry(ctx context.Context, exclusive bool, fn func(r *repo.Repository) error) error {
+	if exclusive {
+		return g.withRepo(ctx, exclusiveLock, fn)
+	}
+	return g.withRepo(ctx, sharedLock, fn)
 }
 
 // quietDocument is printer.document, except that --quiet suppresses the

@@ -32,7 +32,7 @@ func main() {
 // follows the live heap, a large index never makes the collector thrash.
 // Setting GOGC or GOMEMLIMIT turns this off.
 const (
-	memHeadroom = 16 << 20 // bytes allowed above the live data, plus an eighth of it
+	memHeadroom = 8 << 20  // bytes allowed above the live data, plus a sixteenth of it
 	memFloor    = 64 << 20 // the limit never goes below this
 )
 
@@ -65,7 +65,7 @@ func trackMemoryLimit() {
 		if heap := v[2] + v[3] + v[4] + v[5]; v[1] > heap {
 			other = v[1] - heap
 		}
-		debug.SetMemoryLimit(int64(max(live+live/8+other+memHeadroom, memFloor)))
+		debug.SetMemoryLimit(int64(max(live+live/16+other+memHeadroom, memFloor)))
 		trackMemoryLimit()
 	})
 }

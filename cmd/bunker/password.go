@@ -16,35 +16,63 @@ import (
 // errNoPassword says no password source was available.
 var errNoPassword = errors.New("no password given")
 
-// readPassword returns the repository password from, in order: the password
-// file, the password command, BUNKER_PASSWORD, or a prompt on the terminal.
-// A password is never taken from a flag.
+// readPassword returns the repository password. The sources are the
+// password file, the password command and BUNKER_PASSWORD; the one set at
+// the highest level wins (flag > environment > config file), whatever its
+// kind. The file and the command set at the same level are a usage error;
+// BUNKER_PASSWORD yields to a file or command named in the environment.
+// Without any source, a terminal is asked. A password is never taken from a
+// flag.
 func (g *globalOptions) readPassword(prompt string) (string, error) {
-	if g.PasswordFile != "" && g.PasswordCommand != "" {
-		return "", usageErrorf("--password-file and --password-command are mutually exclusive (check the flags, environment and %s)", orDefault(g.ConfigFile, "config file"))
+	fileLevel, cmdLevel := g.level("password-file", g.PasswordFile), g.level("password-command", g.PasswordCommand)
+	envLevel := 0
+	if g.passwordFromEnv != "" {
+		envLevel = levelEnv
 	}
-	fromConfigOnly := !strings.HasPrefix(g.source("password-file"), "flag") && !strings.HasPrefix(g.source("password-file"), "environment") &&
-		!strings.HasPrefix(g.source("password-command"), "flag") && !strings.HasPrefix(g.source("password-command"), "environment")
+	top := max(fileLevel, cmdLevel, envLevel)
 	switch {
-	case g.passwordFromEnv != "" && fromConfigOnly:
-		// BUNKER_PASSWORD (environment) beats a config-file password source.
-		return g.passwordFromEnv, nil
-	case g.PasswordFile != "":
+	case top == 0:
+	case fileLevel == top && cmdLevel == top:
+		return "", usageErrorf("--password-file and --password-command are mutually exclusive (both given by %s and %s)", g.source("password-file"), g.source("password-command"))
+	case fileLevel == top:
 		b, err := os.ReadFile(g.PasswordFile)
 		if err != nil {
-			return "", withHint(fmt.Errorf("read password file: %w", err), "check --password-file or BUNKER_PASSWORD_FILE")
+			return "", withHint(fmt.Errorf("read password file: %w", err), "check %s", g.source("password-file"))
 		}
 		return nonEmpty(strings.TrimRight(firstLine(string(b)), "\r"), "password file "+g.PasswordFile)
-	case g.PasswordCommand != "":
+	case cmdLevel == top:
 		return g.runPasswordCommand()
-	}
-	if g.passwordFromEnv != "" {
+	default:
 		return g.passwordFromEnv, nil
 	}
 	if !isTerminal(g.stdin) {
 		return "", withHint(errNoPassword, "give one with --password-file, --password-command or BUNKER_PASSWORD, or run on a terminal to be asked")
 	}
 	return g.prompt(prompt)
+}
+
+// Levels of a setting's source; a higher level wins.
+const (
+	levelConfig = 1
+	levelEnv    = 2
+	levelFlag   = 3
+)
+
+// level returns the level of the source that set key to value (0: unset).
+func (g *globalOptions) level(key, value string) int {
+	if value == "" {
+		return 0
+	}
+	src := g.source(key)
+	switch {
+	case strings.HasPrefix(src, "flag"):
+		return levelFlag
+	case strings.HasPrefix(src, "environment"):
+		return levelEnv
+	case src == "" && g.v == nil:
+		return levelFlag // set directly, without resolve (tests)
+	}
+	return levelConfig
 }
 
 // readNewPassword asks twice on a terminal (for init and key add/passwd);

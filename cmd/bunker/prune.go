@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
@@ -27,7 +26,6 @@ func newPruneCmd(g *globalOptions) *cobra.Command {
 	var (
 		maxUnused string
 		dryRun    bool
-		retryLock time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "prune",
@@ -54,7 +52,7 @@ and bytes to rewrite (-v lists the packs); it takes only a shared lock.` + repoE
 			if err != nil {
 				return usageErrorf("--max-unused: %v", err)
 			}
-			return g.withRepoRetry(cmd.Context(), !dryRun, retryLock, func(r *repo.Repository) error {
+			return g.withRepoRetry(cmd.Context(), !dryRun, func(r *repo.Repository) error {
 				doc, err := runPrune(cmd.Context(), g, r, limit, dryRun)
 				if err != nil {
 					return err
@@ -65,7 +63,6 @@ and bytes to rewrite (-v lists the packs); it takes only a shared lock.` + repoE
 	}
 	cmd.Flags().StringVar(&maxUnused, "max-unused", prune.DefaultMaxUnused.String(), "unused data to tolerate (`limit`: 5%, 500M, unlimited)")
 	cmd.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "print the plan without changing anything")
-	cmd.Flags().DurationVar(&retryLock, "retry-lock", 0, "wait up to `duration` for a lock held by another process instead of exiting with 11")
 	return cmd
 }
 
@@ -78,6 +75,13 @@ func runPrune(ctx context.Context, g *globalOptions, r *repo.Repository, limit p
 	plan, err := prune.NewPlan(ctx, r, opts)
 	if err != nil {
 		return nil, err
+	}
+	// Empty lists are [] in JSON, not null.
+	if plan.Delete == nil {
+		plan.Delete = []prune.Pack{}
+	}
+	if plan.Repack == nil {
+		plan.Repack = []prune.Pack{}
 	}
 	doc := &pruneJSON{MessageType: "summary", DryRun: dryRun, Plan: plan, text: plan.String()}
 	if g.Verbose > 0 {

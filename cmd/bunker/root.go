@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -27,6 +28,11 @@ type globalOptions struct {
 	Quiet           bool
 	Verbose         int
 	NoProgress      bool
+	NoLock          bool          // read-only commands take no lock
+	RetryLock       time.Duration // wait this long for a conflicting lock
+
+	// command is the command being run (set before it runs).
+	command *cobra.Command
 
 	// passwordFromEnv is BUNKER_PASSWORD, read once at start.
 	passwordFromEnv string
@@ -96,6 +102,7 @@ in that order of precedence.` + repoExitStatus(helpPartial),
 		SilenceUsage:      true,
 		DisableAutoGenTag: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			g.command = cmd
 			return g.resolve()
 		},
 	}
@@ -112,6 +119,8 @@ in that order of precedence.` + repoExitStatus(helpPartial),
 	f.CountVarP(&g.Verbose, "verbose", "v", "print more (repeat for even more)")
 	f.BoolVar(&g.NoProgress, "no-progress", false, "never show a progress bar")
 	f.StringVar(&g.CacheDir, "cache-dir", "", "cache `directory` (env BUNKER_CACHE_DIR)")
+	f.BoolVar(&g.NoLock, "no-lock", false, "do not lock the repository for commands that only read (snapshots, ls, dump, restore, diff, check, stats, volumes); for read-only media")
+	f.DurationVar(&g.RetryLock, "retry-lock", 0, "wait up to `duration` (e.g. 10m) for a lock held by another process instead of exiting with 11")
 	g.flags = f
 
 	root.AddCommand(
@@ -134,6 +143,8 @@ in that order of precedence.` + repoExitStatus(helpPartial),
 		newUnlockCmd(g),
 		newVersionCmd(g),
 		newGenerateCmd(g),
+		newDrillCmd(g),
+		newCopyCmd(g),
 	)
 	root.InitDefaultCompletionCmd()
 	root.InitDefaultHelpCmd()
@@ -156,14 +167,29 @@ func decorate(c *cobra.Command) {
 		case c.Name() == "completion":
 			c.Example = "  bunker completion bash > /etc/bash_completion.d/bunker\n  bunker completion zsh > \"${fpath[1]}/_bunker\""
 		case c.HasParent() && c.Parent().Name() == "completion":
-			c.Example = "  bunker completion " + c.Name() + " --help"
+			c.Example = completionExamples[c.Name()]
 		case c.Name() == "help":
 			c.Example = "  bunker help backup"
+		}
+	}
+	if c.Name() == "completion" && c.Run == nil && c.RunE == nil {
+		// "bunker completion nosh" is a usage error, not help and exit 0.
+		c.Args = cobra.NoArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			return usageErrorf("name a shell: bunker completion bash|zsh|fish|powershell")
 		}
 	}
 	for _, sub := range c.Commands() {
 		decorate(sub)
 	}
+}
+
+// completionExamples shows how to install each shell's completion.
+var completionExamples = map[string]string{
+	"bash":       "  bunker completion bash > /etc/bash_completion.d/bunker\n  source <(bunker completion bash)",
+	"zsh":        "  bunker completion zsh > \"${fpath[1]}/_bunker\"",
+	"fish":       "  bunker completion fish > ~/.config/fish/completions/bunker.fish",
+	"powershell": "  bunker completion powershell | Out-String | Invoke-Expression",
 }
 
 // exitStatusHelp is appended to every command's Long help.
