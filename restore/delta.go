@@ -63,32 +63,72 @@ func spanGen(r Repo, d *repo.Disk, start, end int64) func(context.Context, func(
 
 type deltaResult struct {
 	read, written, zeroed, punched int64
+	blocks                         int64 // blocks written or cleared
+	firstBlock, lastBlock          int64 // their first and last index; -1 when none
 	changed                        bool
 	err                            error
 }
 
+func newDeltaResult() deltaResult { return deltaResult{firstBlock: -1, lastBlock: -1} }
+
+// mark counts the 4 KiB blocks of the disk that [off, off+n) touches,
+// each once: marks come in ascending order, so only the first block can
+// have been counted already.
+func (res *deltaResult) mark(off, n int64) {
+	first, last := off/zeroBlock, (off+n-1)/zeroBlock
+	if first == res.lastBlock {
+		first++
+	}
+	if first > last {
+		return
+	}
+	if res.firstBlock < 0 {
+		res.firstBlock = first
+	}
+	res.blocks += last - first + 1
+	res.lastBlock = last
+}
+
 // DiskDelta restores the disk d onto target, an existing raw image file or
 // block device, writing only what differs: each chunk's range is read from
-// the target and its blob id compared with the snapshot's; only differing
-// chunks are loaded and written. Hole ranges are read and only the parts
-// that are not zero are cleared: punched out of a regular file
-// (FALLOC_FL_PUNCH_HOLE, keeping the size) or written as zeros. A regular
-// file is first truncated or extended to the disk size; a device smaller
-// than the disk is refused. Reading, hashing and writing run on a pool of
-// workers. opts.BlobID is required. The target is synced at the end.
+// the target and its blob id compared with the snapshot's; a chunk that
+// differs is loaded and compared with the target in blocks of 4 KiB
+// (aligned to the disk), and only the blocks that differ are written.
+// Hole ranges are read and only the blocks that are not zero are cleared:
+// punched out of a regular file (FALLOC_FL_PUNCH_HOLE, keeping the size)
+// or written as zeros. A regular file is first truncated or extended to
+// the disk size; a device smaller than the disk is refused. Reading,
+// hashing and writing run on a pool of workers. opts.BlobID is required.
+// The target is synced at the end.
 func DiskDelta(ctx context.Context, r Repo, d *repo.Disk, target *os.File, opts DiskOptions) (DiskStats, error) {
+	return deltaRange(ctx, r, d, 0, d.Size, target, opts)
+}
+
+// DiskDeltaRange is DiskDelta for the byte range [start, start+length) of
+// the disk d (a partition): target holds the range from its offset 0, as
+// a partition device or an image file of the partition does. Chunks cut
+// by the range's edges are loaded and compared byte by byte.
+func DiskDeltaRange(ctx context.Context, r Repo, d *repo.Disk, start, length int64, target *os.File, opts DiskOptions) (DiskStats, error) {
+	if err := checkRange(d, start, length); err != nil {
+		return DiskStats{}, fmt.Errorf("delta restore: %w", err)
+	}
+	return deltaRange(ctx, r, d, start, start+length, target, opts)
+}
+
+func deltaRange(ctx context.Context, r Repo, d *repo.Disk, start, end int64, target *os.File, opts DiskOptions) (DiskStats, error) {
 	var st DiskStats
 	if opts.BlobID == nil {
 		return st, errors.New("delta restore: a blob id function is required")
 	}
+	length := end - start
 	fi, err := target.Stat()
 	if err != nil {
 		return st, fmt.Errorf("delta restore: %w", err)
 	}
 	regular := fi.Mode().IsRegular()
 	if regular {
-		if fi.Size() != d.Size {
-			if err := target.Truncate(d.Size); err != nil {
+		if fi.Size() != length {
+			if err := target.Truncate(length); err != nil {
 				return st, fmt.Errorf("delta restore: resize %s: %w", target.Name(), err)
 			}
 		}
@@ -97,24 +137,27 @@ func DiskDelta(ctx context.Context, r Repo, d *repo.Disk, target *os.File, opts 
 		if err != nil {
 			return st, fmt.Errorf("delta restore: size of %s: %w", target.Name(), err)
 		}
-		if size < d.Size {
-			return st, fmt.Errorf("delta restore: %s has %d bytes, smaller than disk %s (%d bytes)", target.Name(), size, d.Name, d.Size)
+		if size < length {
+			return st, fmt.Errorf("delta restore: %s has %d bytes, smaller than disk %s (%d bytes)", target.Name(), size, d.Name, length)
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := &errorSink{onError: opts.OnError, cancel: cancel}
 	prog := progressOrNoop(opts.Progress)
-	prog.Total(int64(d.Chunks), d.Size)
-	t := &deltaTarget{f: target, regular: regular}
+	prog.Total(int64(d.Chunks), length)
+	t := &deltaTarget{f: target, regular: regular, base: start}
 	if regular {
 		// The target's data map, taken once: ranges that are holes now
 		// read as zeros and need no reading, and the restore's own
 		// writes (to disjoint ranges) cannot change that for the ranges
 		// still to come.
-		t.data = dataSegments(target, 0, d.Size)
+		for _, e := range dataSegments(target, 0, length) {
+			t.data = append(t.data, vmdisk.Extent{Offset: e.Offset + start, Length: e.Length})
+		}
 	}
 
+	lastBlock := int64(-1)
 	fn := func(ctx context.Context, s span) deltaResult {
 		if s.hole {
 			return t.clearHole(s.off, s.n)
@@ -126,6 +169,14 @@ func DiskDelta(ctx context.Context, r Repo, d *repo.Disk, target *os.File, opts 
 		st.BytesWritten += res.written
 		st.ZeroedBytes += res.zeroed
 		st.PunchedBytes += res.punched
+		// A block cut by a span's edge may be counted by both spans.
+		st.BlocksChanged += res.blocks
+		if res.blocks > 0 {
+			if res.firstBlock == lastBlock {
+				st.BlocksChanged--
+			}
+			lastBlock = res.lastBlock
+		}
 		if s.hole {
 			st.HoleBytes += s.n
 			prog.Done(0, s.n)
@@ -142,7 +193,7 @@ func DiskDelta(ctx context.Context, r Repo, d *repo.Disk, target *os.File, opts 
 		return nil
 	}
 	workers, window := opts.window()
-	err = ordered(ctx, workers, window, spanGen(r, d, 0, d.Size), fn, sink)
+	err = ordered(ctx, workers, window, spanGen(r, d, start, end), fn, sink)
 	failed, ferr := errs.result()
 	st.Failed = failed
 	if fatal := errs.fatalErr(); fatal != nil {
@@ -157,39 +208,67 @@ func DiskDelta(ctx context.Context, r Repo, d *repo.Disk, target *os.File, opts 
 	return st, ferr
 }
 
+// deltaTarget is the target of a delta restore; its methods take disk
+// offsets, the target holding the disk from offset base on.
 type deltaTarget struct {
 	f       *os.File
 	regular bool
-	data    []vmdisk.Extent // a regular file's data ranges when the restore started
+	base    int64
+	data    []vmdisk.Extent // a regular file's data ranges when the restore started, in disk offsets
 }
 
 func (t *deltaTarget) updateChunk(ctx context.Context, r Repo, blobID func([]byte) repo.ID, s span) deltaResult {
-	var res deltaResult
+	res := newDeltaResult()
 	p := getBuf(int(s.n))
+	defer putBuf(p)
 	read, err := t.read(*p, s.off)
 	res.read = read
 	if err != nil {
-		putBuf(p)
 		res.err = err
 		return res
 	}
-	same := blobID(*p) == s.id
-	putBuf(p)
-	if same {
+	if !s.partial() && blobID(*p) == s.id {
 		return res
 	}
-	res.changed = true
-	p, err = loadBlob(ctx, r, s.id, int(s.n))
+	b, err := loadBlob(ctx, r, s.id, s.chunkLen)
 	if err != nil {
 		res.err = fmt.Errorf("load blob %s: %w", s.id.Str(), err)
 		return res
 	}
-	defer putBuf(p)
-	if _, err := t.f.WriteAt(*p, s.off); err != nil {
-		res.err = fmt.Errorf("write target: %w", err)
+	defer putBuf(b)
+	want := (*b)[s.off-s.chunkOff : s.off-s.chunkOff+s.n]
+	// Write the runs of 4 KiB blocks (aligned to the disk) that differ.
+	runStart := int64(-1)
+	flush := func(to int64) error {
+		if runStart < 0 {
+			return nil
+		}
+		lo, hi := runStart-s.off, to-s.off
+		if _, err := t.f.WriteAt(want[lo:hi], runStart-t.base); err != nil {
+			return fmt.Errorf("write target: %w", err)
+		}
+		res.written += hi - lo
+		runStart = -1
+		return nil
+	}
+	for pos, end := s.off, s.off+s.n; pos < end; {
+		next := min((pos/zeroBlock+1)*zeroBlock, end)
+		if string((*p)[pos-s.off:next-s.off]) != string(want[pos-s.off:next-s.off]) {
+			res.mark(pos, next-pos)
+			if runStart < 0 {
+				runStart = pos
+			}
+		} else if err := flush(pos); err != nil {
+			res.err = err
+			return res
+		}
+		pos = next
+	}
+	if err := flush(s.off + s.n); err != nil {
+		res.err = err
 		return res
 	}
-	res.written = s.n
+	res.changed = res.written > 0
 	return res
 }
 
@@ -215,7 +294,7 @@ func (t *deltaTarget) read(buf []byte, off int64) (int64, error) {
 	pos := off
 	for _, seg := range t.segments(off, int64(len(buf))) {
 		clear(buf[pos-off : seg.Offset-off])
-		if _, err := t.f.ReadAt(buf[seg.Offset-off:seg.End()-off], seg.Offset); err != nil {
+		if _, err := t.f.ReadAt(buf[seg.Offset-off:seg.End()-off], seg.Offset-t.base); err != nil {
 			return read, fmt.Errorf("read target: %w", err)
 		}
 		read += seg.Length
@@ -229,13 +308,13 @@ func (t *deltaTarget) read(buf []byte, off int64) (int64, error) {
 const zeroBlock = 4096
 
 func (t *deltaTarget) clearHole(off, n int64) deltaResult {
-	var res deltaResult
+	res := newDeltaResult()
 	segs := t.segments(off, n)
 	p := getBuf(holePiece)
 	defer putBuf(p)
 	for _, seg := range segs {
 		buf := (*p)[:seg.Length]
-		if _, err := t.f.ReadAt(buf, seg.Offset); err != nil {
+		if _, err := t.f.ReadAt(buf, seg.Offset-t.base); err != nil {
 			res.err = fmt.Errorf("read target: %w", err)
 			return res
 		}
@@ -269,6 +348,8 @@ func (t *deltaTarget) clearHole(off, n int64) deltaResult {
 
 func (t *deltaTarget) zero(res *deltaResult, off, n int64) error {
 	res.zeroed += n
+	res.mark(off, n)
+	off -= t.base
 	if t.regular {
 		if err := punchHole(t.f, off, n); err == nil {
 			res.punched += n
@@ -294,6 +375,12 @@ func (t *deltaTarget) zero(res *deltaResult, off, n int64) error {
 // ErrDigestMismatch. img must hold at least d.Size bytes; a target image
 // file is opened with vmdisk.Open, a raw file or device can be passed as
 // *os.File.
+//
+// Only what the target has allocated is read: the extents of a
+// vmdisk.Image, the data ranges (SEEK_DATA/SEEK_HOLE) of a regular
+// *os.File; the rest is known to read as zeros and costs a table look-up
+// in the digest. Other readers (a device) are read in full.
+// DiskStats.BytesRead tells how much was read.
 func VerifyDisk(ctx context.Context, r Repo, d *repo.Disk, img io.ReaderAt, opts DiskOptions) (DiskStats, error) {
 	st, err := verifyRange(ctx, r, d, 0, d.Size, img, opts)
 	if err != nil {
@@ -339,21 +426,43 @@ func (o *offsetReader) ReadAt(p []byte, off int64) (int, error) { return o.r.Rea
 
 func verifyRange(ctx context.Context, r Repo, d *repo.Disk, start, end int64, img io.ReaderAt, opts DiskOptions) (DiskStats, error) {
 	var st DiskStats
+	// The target's allocated ranges, in disk offsets: the rest reads as
+	// zeros and is neither read nor hashed byte by byte.
+	alloc, known, err := targetExtents(img, start, end)
+	if err != nil {
+		return st, fmt.Errorf("verify disk %s: %w", d.Name, err)
+	}
+	// A deltaTarget only for its segments method: with known extents
+	// (regular) it cuts a span to the target's allocated parts.
+	t := &deltaTarget{data: alloc, regular: known}
 	type verified struct {
-		p     *[]byte
+		p     *[]byte // nil: the span reads as zeros and was not read
+		read  int64
 		match bool
 		err   error
 	}
 	fn := func(ctx context.Context, s span) verified {
-		p := getBuf(int(s.n))
-		if n, err := img.ReadAt(*p, s.off); n < int(s.n) {
-			putBuf(p)
-			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return verified{err: fmt.Errorf("read target at offset %d: %w", s.off, err)}
+		segs := t.segments(s.off, s.n)
+		if s.hole && len(segs) == 0 {
+			return verified{match: true}
 		}
+		p := getBuf(int(s.n))
 		v := verified{p: p, match: true}
+		pos := s.off
+		for _, seg := range segs {
+			clear((*p)[pos-s.off : seg.Offset-s.off])
+			b := (*p)[seg.Offset-s.off : seg.End()-s.off]
+			if n, err := img.ReadAt(b, seg.Offset); n < len(b) {
+				putBuf(p)
+				if err == nil || err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return verified{err: fmt.Errorf("read target at offset %d: %w", seg.Offset, err)}
+			}
+			v.read += seg.Length
+			pos = seg.End()
+		}
+		clear((*p)[pos-s.off:])
 		switch {
 		case s.hole:
 			v.match = allZero(*p)
@@ -377,9 +486,13 @@ func verifyRange(ctx context.Context, r Repo, d *repo.Disk, start, end int64, im
 		if v.err != nil {
 			return fmt.Errorf("verify disk %s: %w", d.Name, v.err)
 		}
-		defer putBuf(v.p)
-		h.Write(*v.p)
-		st.BytesRead += s.n
+		if v.p != nil {
+			h.Write(*v.p)
+			putBuf(v.p)
+		} else {
+			h.WriteZeros(s.n)
+		}
+		st.BytesRead += v.read
 		if s.hole {
 			st.HoleBytes += s.n
 			prog.Done(0, s.n)
@@ -402,6 +515,53 @@ func verifyRange(ctx context.Context, r Repo, d *repo.Disk, start, end int64, im
 	}
 	st.Digest = h.Sum()
 	return st, nil
+}
+
+// targetExtents returns the allocated ranges of a verification target
+// within the disk range [start, end), in disk offsets, when they can be
+// known: a vmdisk.Image tells its extents, a regular file its data ranges
+// (SEEK_DATA/SEEK_HOLE). known is false for other readers (a device, a
+// reader in memory), which are read in full. img may be an offsetReader
+// mapping disk offsets to the target's.
+func targetExtents(img io.ReaderAt, start, end int64) (ext []vmdisk.Extent, known bool, err error) {
+	delta := int64(0)
+	if o, ok := img.(*offsetReader); ok {
+		img, delta = o.r, o.delta
+	}
+	lo, hi := start+delta, end+delta // the range in the target's offsets
+	switch t := img.(type) {
+	case vmdisk.Image:
+		if t.Size() < hi {
+			return nil, false, fmt.Errorf("target has %d bytes, want %d: %w", t.Size(), hi, io.ErrUnexpectedEOF)
+		}
+		all, err := t.Extents()
+		if err != nil {
+			return nil, false, fmt.Errorf("extents of the target: %w", err)
+		}
+		for _, e := range all {
+			a, b := max(e.Offset, lo), min(e.End(), hi)
+			if a < b {
+				ext = append(ext, vmdisk.Extent{Offset: a - delta, Length: b - a})
+			}
+		}
+		return ext, true, nil
+	case *os.File:
+		fi, err := t.Stat()
+		if err != nil {
+			return nil, false, err
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, false, nil
+		}
+		if fi.Size() < hi {
+			return nil, false, fmt.Errorf("%s has %d bytes, want %d: %w", t.Name(), fi.Size(), hi, io.ErrUnexpectedEOF)
+		}
+		for _, e := range dataSegments(t, lo, hi-lo) {
+			ext = append(ext, vmdisk.Extent{Offset: e.Offset - delta, Length: e.Length})
+		}
+		return ext, true, nil
+	}
+	return nil, false, nil
 }
 
 func mismatchError(msg string, ranges []vmdisk.Extent) error {

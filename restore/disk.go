@@ -42,6 +42,9 @@ type DiskStats struct {
 	HoleBytes     int64  // bytes of the range that are holes
 	ZeroedBytes   int64  // DiskDelta: hole bytes that were not zero in the target
 	PunchedBytes  int64  // DiskDelta: of ZeroedBytes, those deallocated by punching holes
+	// BlocksChanged counts the 4 KiB blocks (aligned to the disk, cut by
+	// chunk edges) that DiskDelta wrote or cleared because they differed.
+	BlocksChanged int64
 	// Digest is the whole-disk digest computed while writing (Disk) or
 	// reading (VerifyDisk), hex.
 	Digest string

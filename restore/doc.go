@@ -5,10 +5,14 @@
 // links, FIFOs and device nodes, with their modes, owners, times and
 // extended attributes. A disk (a snapshot's chunk list) is restored by
 // [Disk] into a [vmdisk.Writer] (a sparse raw file, a VMDK, a VHD or a
-// device), by [DiskRange] for a single partition, by [DiskDelta] onto an
-// existing image or device writing only what differs, and streamed by
-// [DumpDisk]. [DiskReader] exposes a snapshot's disk as a [vmdisk.Image] for
-// reading partition tables, and [VerifyDisk] re-reads a written target.
+// device), by [DiskRange] for a single partition, by [DiskDelta] (and
+// [DiskDeltaRange] for a partition) onto an existing image or device
+// writing only the 4 KiB blocks that differ, and streamed by [DumpDisk].
+// [DiskReader] exposes a snapshot's disk as a [vmdisk.Image] for reading
+// partition tables, and [VerifyDisk] and [VerifyDiskRange] re-read a
+// written target, reading only what the target has allocated (a sparse
+// file's data ranges, an image's extents). [FileOptions.DryRun] plans a
+// file restore without writing.
 //
 // Holes are never written: file and disk targets are sized first, so the
 // ranges a snapshot records as holes stay sparse.

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,13 @@ type FileOptions struct {
 	// Progress receives progress in files and content bytes; nil is a
 	// no-op.
 	Progress Progress
+	// DryRun plans the restore without writing anything (the target is
+	// not even created): the returned Stats count what would be restored
+	// (Bytes the content bytes) and Skipped what the overwrite mode would
+	// leave alone, and OnItem, when set, is called for each selected item
+	// in snapshot order.
+	DryRun bool
+	OnItem func(path string, n *repo.Node, skip bool)
 }
 
 // Stats summarises a file restore.
@@ -176,6 +184,13 @@ func Files(ctx context.Context, r Repo, sn *repo.Snapshot, target string, opts F
 	if _, err := os.Lstat(target); errors.Is(err, fs.ErrNotExist) {
 		rs.rootFresh = true
 	}
+	if opts.DryRun {
+		if _, err := rs.walk(ctx, *sn.Tree, nil, "", target, nil, len(inc) == 0); err != nil {
+			return rs.finish(err)
+		}
+		rs.plan()
+		return rs.finish(parent.Err())
+	}
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return Stats{}, fmt.Errorf("create target: %w", err)
 	}
@@ -214,6 +229,55 @@ func Files(ctx context.Context, r Repo, sn *repo.Snapshot, target string, opts F
 		}
 	}
 	return rs.finish(parent.Err())
+}
+
+// plan fills the stats of a dry run from the walked tree: what would be
+// restored, and what the overwrite mode would leave alone.
+func (rs *fileRestorer) plan() {
+	var items []*entry
+	for _, list := range [][]*entry{rs.dirs, rs.files, rs.others, rs.links} {
+		items = append(items, list...)
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].path < items[j].path })
+	st := &rs.stats
+	for _, e := range items {
+		skip := e.node.Type != repo.NodeDir && rs.wouldSkip(e)
+		if rs.opts.OnItem != nil {
+			rs.opts.OnItem(e.path, e.node, skip)
+		}
+		switch {
+		case skip:
+			st.Skipped++
+		case e.node.Type == repo.NodeDir:
+			st.Dirs++
+		case e.primary != nil:
+			st.Hardlinks++
+		case e.node.Type == repo.NodeFile:
+			st.Files++
+			for _, c := range e.node.Content {
+				if c.ID != nil { // holes are not written
+					st.Bytes += c.Len
+				}
+			}
+		case e.node.Type == repo.NodeSymlink:
+			st.Symlinks++
+		default:
+			st.Special++
+		}
+	}
+}
+
+// wouldSkip reports whether the overwrite mode would leave the item that
+// exists at e.dst alone. It changes nothing.
+func (rs *fileRestorer) wouldSkip(e *entry) bool {
+	if rs.opts.Overwrite == OverwriteAlways {
+		return false
+	}
+	fi, err := os.Lstat(e.dst)
+	if err != nil {
+		return false
+	}
+	return rs.opts.Overwrite == OverwriteNever || rs.unchanged(e, fi)
 }
 
 func (rs *fileRestorer) finish(err error) (Stats, error) {
