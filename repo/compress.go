@@ -74,25 +74,3 @@ func pays(c, p int) bool {
 	return c <= p-p/16
 }
 
-// sampleSize is the size of each sample worthCompressing compresses.
-const sampleSize = 8 << 10
-
-// worthCompressing guesses cheaply whether compressing data can pay: for a
-// large blob it compresses two samples (from the start and the middle)
-// first, and gives up when neither shrinks. Already-compressed or encrypted
-// content (common inside disk images) then costs two small trial
-// compressions instead of one over the whole blob.
-func worthCompressing(data []byte) bool {
-	if len(data) < 8*sampleSize {
-		return true
-	}
-	buf := bufPool.Get().(*[]byte)
-	defer bufPool.Put(buf)
-	for _, off := range []int{0, len(data)/2 - sampleSize/2} {
-		*buf = compress((*buf)[:0], data[off:off+sampleSize])
-		if pays(len(*buf), sampleSize) {
-			return true
-		}
-	}
-	return false
-}

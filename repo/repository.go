@@ -300,7 +300,7 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 	r.pmu.Unlock()
 
 	payload, compressed := data, false
-	if r.cfg.Compression != "off" && len(data) >= 64 && worthCompressing(data) {
+	if r.cfg.Compression != "off" && len(data) >= 64 {
 		cp := bufPool.Get().(*[]byte)
 		defer bufPool.Put(cp)
 		if c := len(data) + len(data)/64 + 64; cap(*cp) < c {
