@@ -73,4 +73,3 @@ func decompress(dst, src []byte, plainLen int) ([]byte, error) {
 func pays(c, p int) bool {
 	return c <= p-p/16
 }
-
