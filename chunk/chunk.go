@@ -101,9 +101,11 @@ func (s *Splitter) Write(p []byte, emit func(*Buffer) error) error {
 		}
 		n := s.base.NextSplitPoint(p)
 		if n < 0 {
+			s.cur.Data = s.grow(s.cur.Data, len(p))
 			s.cur.Data = append(s.cur.Data, p...)
 			return nil
 		}
+		s.cur.Data = s.grow(s.cur.Data, n)
 		s.cur.Data = append(s.cur.Data, p[:n]...)
 		p = p[n:]
 		b := s.cur
@@ -113,6 +115,20 @@ func (s *Splitter) Write(p []byte, emit func(*Buffer) error) error {
 		}
 	}
 	return nil
+}
+
+// grow returns b with room for n more bytes. It doubles the capacity, up
+// to the largest chunk, rather than leaving it to append, which grows large
+// slices by a quarter at a time: a chunk near the maximum would otherwise
+// leave several times its size in garbage behind.
+func (s *Splitter) grow(b []byte, n int) []byte {
+	if len(b)+n <= cap(b) {
+		return b
+	}
+	c := max(min(2*cap(b), s.max), len(b)+n)
+	nb := make([]byte, len(b), c)
+	copy(nb, b)
+	return nb
 }
 
 // Pending returns the number of bytes written since the last chunk was
@@ -167,6 +183,9 @@ func (b *Buffer) Release() {
 // Pool recycles chunk buffers. It never blocks: Get allocates when the pool
 // is empty and Release drops buffers beyond the pool's capacity. Memory is
 // bounded by the consumers (bounded queues), the pool only avoids garbage.
+// A buffer that grew past twice the initial capacity (for one of the rare
+// chunks near the maximum) is dropped rather than kept: otherwise, over a
+// long backup, every pooled buffer ends up the size of the largest chunk.
 // A Pool is safe for concurrent use.
 type Pool struct {
 	free    chan *Buffer
@@ -196,6 +215,10 @@ func (p *Pool) Get(hint int) *Buffer {
 }
 
 func (p *Pool) put(b *Buffer) {
+	if cap(b.Data) > 2*p.initCap {
+		b.Data = nil
+		return
+	}
 	b.Data = b.Data[:0]
 	select {
 	case p.free <- b:

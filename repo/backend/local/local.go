@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/bunkerbackup/bunker/repo/backend"
@@ -28,9 +29,31 @@ import (
 const tempPrefix = ".tmp-"
 
 // Backend is a repository in a local directory.
+//
+// It keeps a few pack files open between loads (a restore reads many blobs
+// from each pack); Close closes them. A cached file is checked on every load
+// with the fstat the load needs anyway: a pack removed or replaced since it
+// was opened (its link count is zero) is opened again by name, so a load
+// never sees a file that is gone.
 type Backend struct {
 	dir string
+
+	mu    sync.Mutex
+	open  map[string]*openFile // pack name -> open file
+	clock uint64               // for least-recently-used eviction
 }
+
+// openFile is a cached open pack file. refs counts the loads using it; the
+// file is closed when it has been evicted and the last load is done.
+type openFile struct {
+	f       *os.File
+	refs    int
+	used    uint64
+	evicted bool
+}
+
+// maxOpenPacks bounds the pack files kept open.
+const maxOpenPacks = 32
 
 var _ backend.Backend = (*Backend)(nil)
 
@@ -192,37 +215,169 @@ func syncDir(dir string) error {
 
 // Load returns length bytes of h from offset; length 0 reads to the end.
 func (b *Backend) Load(ctx context.Context, h backend.Handle, offset, length int64) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
+	var buf []byte
+	err := b.load(ctx, h, offset, length, func(n int64) []byte {
+		buf = make([]byte, n)
+		return buf
+	})
+	if err != nil {
 		return nil, err
 	}
+	return buf, nil
+}
+
+// LoadInto reads len(buf) bytes of h from offset into buf, which must not
+// be empty. It is Load without allocating: the repository reads blobs into
+// recycled buffers with it.
+func (b *Backend) LoadInto(ctx context.Context, h backend.Handle, offset int64, buf []byte) error {
+	if len(buf) == 0 {
+		return fmt.Errorf("load %s: empty buffer", b.Path(h))
+	}
+	return b.load(ctx, h, offset, int64(len(buf)), func(int64) []byte { return buf })
+}
+
+// load reads length bytes (0: to the end) of h from offset into the buffer
+// that alloc returns for the length.
+func (b *Backend) load(ctx context.Context, h backend.Handle, offset, length int64, alloc func(int64) []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := checkHandle(h); err != nil {
-		return nil, fmt.Errorf("load: %w", err)
+		return fmt.Errorf("load: %w", err)
 	}
 	if offset < 0 || length < 0 {
-		return nil, fmt.Errorf("load %s: invalid range offset %d length %d", b.Path(h), offset, length)
+		return fmt.Errorf("load %s: invalid range offset %d length %d", b.Path(h), offset, length)
 	}
 	path := b.Path(h)
-	f, err := os.Open(path)
+	f, release, err := b.openFile(h, path)
 	if err != nil {
-		return nil, describe("load", path, err)
+		return describe("load", path, err)
 	}
-	defer f.Close()
+	defer func() { release() }()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, describe("load", path, err)
+		return describe("load", path, err)
+	}
+	if unlinked(fi) {
+		// The cached file was removed or replaced since it was opened.
+		release()
+		b.forget(h.Name, f)
+		f2, release2, err := b.openFile(h, path)
+		if err != nil {
+			return describe("load", path, err)
+		}
+		f, release = f2, release2
+		if fi, err = f.Stat(); err != nil {
+			return describe("load", path, err)
+		}
 	}
 	size := fi.Size()
 	if length == 0 {
 		length = size - offset
 	}
 	if offset > size || length < 0 || offset+length > size {
-		return nil, fmt.Errorf("load %s: range %d+%d beyond end of file (size %d): %w", path, offset, length, size, io.ErrUnexpectedEOF)
+		return fmt.Errorf("load %s: range %d+%d beyond end of file (size %d): %w", path, offset, length, size, io.ErrUnexpectedEOF)
 	}
-	buf := make([]byte, length)
+	buf := alloc(length)
 	if _, err := f.ReadAt(buf, offset); err != nil {
-		return nil, describe("load", path, err)
+		return describe("load", path, err)
 	}
-	return buf, nil
+	return nil
+}
+
+// openFile returns h opened for reading and a function to call when done
+// with it (at most once; calling it again does nothing). Pack files come
+// from the cache of open files; others are opened for this load only. On
+// Windows, where an open file cannot be removed or replaced, nothing is
+// cached.
+func (b *Backend) openFile(h backend.Handle, path string) (*os.File, func(), error) {
+	if h.Type != backend.PackFile || runtime.GOOS == "windows" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, once(func() { f.Close() }), nil
+	}
+	b.mu.Lock()
+	of := b.open[h.Name]
+	if of == nil {
+		b.mu.Unlock()
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		b.mu.Lock()
+		if of = b.open[h.Name]; of != nil {
+			// Opened concurrently by another load: use that one.
+			f.Close()
+		} else {
+			of = &openFile{f: f}
+			if b.open == nil {
+				b.open = make(map[string]*openFile)
+			}
+			if len(b.open) >= maxOpenPacks {
+				b.evictLocked()
+			}
+			b.open[h.Name] = of
+		}
+	}
+	of.refs++
+	b.clock++
+	of.used = b.clock
+	b.mu.Unlock()
+	return of.f, once(func() { b.unref(of) }), nil
+}
+
+func once(fn func()) func() {
+	var o sync.Once
+	return func() { o.Do(fn) }
+}
+
+func (b *Backend) unref(of *openFile) {
+	b.mu.Lock()
+	of.refs--
+	closeIt := of.refs == 0 && of.evicted
+	b.mu.Unlock()
+	if closeIt {
+		of.f.Close()
+	}
+}
+
+// evictLocked drops the least recently used open file; b.mu is held.
+func (b *Backend) evictLocked() {
+	var oldest string
+	var oldestUsed uint64
+	for name, of := range b.open {
+		if oldest == "" || of.used < oldestUsed {
+			oldest, oldestUsed = name, of.used
+		}
+	}
+	if oldest != "" {
+		b.dropLocked(oldest)
+	}
+}
+
+// dropLocked removes name from the cache, closing its file unless a load
+// still uses it; b.mu is held.
+func (b *Backend) dropLocked(name string) {
+	of := b.open[name]
+	if of == nil {
+		return
+	}
+	delete(b.open, name)
+	of.evicted = true
+	if of.refs == 0 {
+		of.f.Close()
+	}
+}
+
+// forget drops the cached file f of name, if it is still the cached one.
+func (b *Backend) forget(name string, f *os.File) {
+	b.mu.Lock()
+	if of := b.open[name]; of != nil && of.f == f {
+		b.dropLocked(name)
+	}
+	b.mu.Unlock()
 }
 
 // Stat returns the size of h.
@@ -315,6 +470,11 @@ func (b *Backend) Remove(ctx context.Context, h backend.Handle) error {
 		return fmt.Errorf("remove: %w", err)
 	}
 	path := b.Path(h)
+	if h.Type == backend.PackFile {
+		b.mu.Lock()
+		b.dropLocked(h.Name)
+		b.mu.Unlock()
+	}
 	if err := os.Remove(path); err != nil {
 		return describe("remove", path, err)
 	}
@@ -349,5 +509,13 @@ func (b *Backend) RemoveTemporary(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// Close releases nothing: the backend holds no open files between calls.
-func (b *Backend) Close() error { return nil }
+// Close closes the pack files kept open. The backend stays usable: later
+// loads open files again.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	for name := range b.open {
+		b.dropLocked(name)
+	}
+	b.mu.Unlock()
+	return nil
+}
