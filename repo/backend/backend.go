@@ -83,3 +83,39 @@ type Backend interface {
 
 // ErrNotExist is wrapped by errors for files that do not exist.
 var ErrNotExist = fs.ErrNotExist
+
+// Dir returns the directory of a file type in the repository layout of
+// docs/design.md ("keys", "snapshots", "index", "data", "locks",
+// "protect"), "" for the config.
+func (t FileType) Dir() string {
+	switch t {
+	case ConfigFile:
+		return ""
+	case KeyFile:
+		return "keys"
+	case SnapshotFile:
+		return "snapshots"
+	case IndexFile:
+		return "index"
+	case PackFile:
+		return "data"
+	case LockFile:
+		return "locks"
+	case ProtectFile:
+		return "protect"
+	}
+	return string(t)
+}
+
+// Path returns the file's path relative to the repository root, with '/'
+// separators: "config", "keys/<id>", "data/<first two hex digits>/<id>".
+// Backends that store files in a tree use it; messages use it to name files.
+func (h Handle) Path() string {
+	switch {
+	case h.Type == ConfigFile:
+		return "config"
+	case h.Type == PackFile && len(h.Name) >= 2:
+		return "data/" + h.Name[:2] + "/" + h.Name
+	}
+	return h.Type.Dir() + "/" + h.Name
+}

@@ -191,22 +191,7 @@ func (s Subset) choose(packs []repo.ID) []repo.ID {
 }
 
 func packFile(id repo.ID) string {
-	s := id.String()
-	return "data/" + s[:2] + "/" + s
-}
-
-func typeDir(t backend.FileType) string {
-	switch t {
-	case backend.KeyFile:
-		return "keys"
-	case backend.SnapshotFile:
-		return "snapshots"
-	case backend.IndexFile:
-		return "index"
-	case backend.LockFile:
-		return "locks"
-	}
-	return string(t)
+	return backend.Handle{Type: backend.PackFile, Name: id.String()}.Path()
 }
 
 type checker struct {
@@ -304,9 +289,9 @@ func (c *checker) checkFileNames(ctx context.Context, t backend.FileType) error 
 	if err != nil {
 		return fmt.Errorf("list %s files: %w", t, err)
 	}
-	c.prog.Phase("check "+typeDir(t), len(names))
+	c.prog.Phase("check "+t.Dir(), len(names))
 	for _, n := range names {
-		file := typeDir(t) + "/" + n
+		file := backend.Handle{Type: t, Name: n}.Path()
 		id, err := repo.ParseID(n)
 		if err != nil {
 			c.res.add(Problem{Severity: Warning, Kind: UnknownFile, File: file, Message: fmt.Sprintf("%s: unknown file (name is not an id)", file)})

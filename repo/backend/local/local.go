@@ -68,34 +68,7 @@ func (b *Backend) Location() string { return b.dir }
 
 // Path returns the file system path of h.
 func (b *Backend) Path(h backend.Handle) string {
-	switch h.Type {
-	case backend.ConfigFile:
-		return filepath.Join(b.dir, "config")
-	case backend.PackFile:
-		if len(h.Name) >= 2 {
-			return filepath.Join(b.dir, "data", h.Name[:2], h.Name)
-		}
-		return filepath.Join(b.dir, "data", h.Name)
-	}
-	return filepath.Join(b.dir, typeDir(h.Type), h.Name)
-}
-
-func typeDir(t backend.FileType) string {
-	switch t {
-	case backend.KeyFile:
-		return "keys"
-	case backend.SnapshotFile:
-		return "snapshots"
-	case backend.IndexFile:
-		return "index"
-	case backend.PackFile:
-		return "data"
-	case backend.LockFile:
-		return "locks"
-	case backend.ProtectFile:
-		return "protect"
-	}
-	return string(t)
+	return filepath.Join(b.dir, filepath.FromSlash(h.Path()))
 }
 
 func checkHandle(h backend.Handle) error {
@@ -410,7 +383,7 @@ func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.
 	if err := checkHandle(backend.Handle{Type: t, Name: "x"}); err != nil {
 		return fmt.Errorf("list: %w", err)
 	}
-	dir := filepath.Join(b.dir, typeDir(t))
+	dir := filepath.Join(b.dir, t.Dir())
 	if t != backend.PackFile {
 		return listDir(ctx, dir, fn)
 	}
