@@ -94,7 +94,9 @@ func (b *run) disk(src DiskSource) (repo.Disk, error) {
 	}
 	before, isFile := identify(files)
 
-	if pd := b.parentDisk(name); pd != nil && isFile && pd.SourceInode != 0 && pd.Format == info.Format &&
+	// An image in use (read with --force) is being written: its mtime
+	// proves nothing, so it is always read again.
+	if pd := b.parentDisk(name); pd != nil && isFile && !info.InUse && pd.SourceInode != 0 && pd.Format == info.Format &&
 		pd.SourceSize == before.size && pd.SourceMtime.Equal(before.mtime) && pd.SourceInode == before.inode &&
 		b.listsIndexed(pd.ChunkLists) {
 		d := *pd
