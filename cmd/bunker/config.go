@@ -30,6 +30,10 @@ func (g *globalOptions) resolve() error {
 		v.SetConfigFile(path)
 		if err := v.ReadInConfig(); err != nil {
 			if explicit || !errors.Is(err, os.ErrNotExist) {
+				// The job file's own parser names file, line and key.
+				if _, jerr := job.Load(path); jerr != nil && !errors.Is(jerr, os.ErrNotExist) {
+					return jerr
+				}
 				return fmt.Errorf("read config file %s: %w", path, err)
 			}
 		} else {

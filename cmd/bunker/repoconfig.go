@@ -87,6 +87,6 @@ func newRepoConfigCmd(g *globalOptions) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(newConfigMinRetentionCmd(g))
+	cmd.AddCommand(newConfigMinRetentionCmd(g), newConfigExampleCmd(g))
 	return cmd
 }

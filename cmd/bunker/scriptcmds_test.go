@@ -33,6 +33,7 @@ func scriptSetup(env *testscript.Env) error {
 	env.Setenv("HOME", env.WorkDir)
 	env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, ".config"))
 	env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
+	env.Setenv("XDG_STATE_HOME", filepath.Join(env.WorkDir, ".state"))
 	env.Setenv("TZ", "UTC")
 	env.Setenv("TERM", "dumb")
 	env.Setenv("BUNKER_PASSWORD", "correct horse battery staple")

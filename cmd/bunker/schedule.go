@@ -1,0 +1,322 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bunkerbackup/bunker/history"
+	"github.com/bunkerbackup/bunker/schedule"
+)
+
+type scheduleOptions struct {
+	systemd, cron, user bool
+	root                string
+	binary              string
+	cronTZ              bool
+	noStart             bool
+}
+
+func (o *scheduleOptions) addFlags(cmd *cobra.Command, install bool) {
+	f := cmd.Flags()
+	f.BoolVar(&o.systemd, "systemd", false, "systemd timers (the default when systemd runs)")
+	f.BoolVar(&o.cron, "cron", false, "cron lines (the default without systemd)")
+	f.BoolVar(&o.user, "user", false, "per-user timers (~/.config/systemd/user) or the user's crontab, instead of system-wide")
+	if install {
+		f.StringVar(&o.root, "root", "/", "write under `dir` instead of / (for tests and packaging; systemd is not told)")
+	}
+	if cmd.Name() != "remove" {
+		f.StringVar(&o.binary, "binary", "", "the bunker `path` the units run (default: this executable)")
+		f.BoolVar(&o.cronTZ, "cron-tz", false, "allow time zones in /etc/cron.d as CRON_TZ= lines (cronie only)")
+	}
+	if cmd.Name() == "install" {
+		f.BoolVar(&o.noStart, "no-start", false, "write the files but do not enable or start the timers")
+	}
+}
+
+func (o *scheduleOptions) target() (schedule.Target, error) {
+	if o.systemd && o.cron {
+		return 0, usageErrorf("--systemd and --cron are mutually exclusive")
+	}
+	useCron := o.cron || (!o.systemd && !schedule.SystemdRunning(o.rootDir()))
+	switch {
+	case useCron && o.user:
+		return schedule.CronUser, nil
+	case useCron:
+		return schedule.CronSystem, nil
+	case o.user:
+		return schedule.SystemdUser, nil
+	}
+	return schedule.SystemdSystem, nil
+}
+
+func (o *scheduleOptions) rootDir() string {
+	if o.root == "" {
+		return "/"
+	}
+	return o.root
+}
+
+// renderOptions are the schedule renderer's inputs: the binary and the
+// absolute config path the units and cron lines pass on.
+func (g *globalOptions) renderOptions(o *scheduleOptions) (schedule.Options, error) {
+	bin := o.binary
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return schedule.Options{}, fmt.Errorf("find the bunker binary: %w (name it with --binary)", err)
+		}
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			bin = exe
+		}
+	}
+	cfg, err := filepath.Abs(g.jobConfigPath())
+	if err != nil {
+		return schedule.Options{}, err
+	}
+	return schedule.Options{Binary: bin, Config: cfg, CronTZ: o.cronTZ}, nil
+}
+
+func newScheduleCmd(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "schedule",
+		Short: "Generate, install and remove systemd timers or cron lines for the jobs",
+		Long: `bunker never runs as a daemon: systemd timers or cron start 'bunker job run
+JOB' at the times of each job's schedule.` + exitStatusHelp(),
+		Example: `  bunker schedule generate --systemd
+  sudo bunker schedule install
+  bunker schedule install --user --cron
+  bunker schedule status`,
+		Args: noArgs,
+	}
+	cmd.AddCommand(newScheduleGenerateCmd(g), newScheduleInstallCmd(g), newScheduleRemoveCmd(g), newScheduleStatusCmd(g))
+	return cmd
+}
+
+func newScheduleGenerateCmd(g *globalOptions) *cobra.Command {
+	var o scheduleOptions
+	cmd := &cobra.Command{
+		Use:   "generate",
+		Short: "Print the units or crontab lines of the scheduled jobs",
+		Long: `Print what 'schedule install' would write: for systemd a oneshot service and
+a timer per enabled, scheduled job plus bunker-notify@.service; for cron the
+/etc/cron.d/bunker file (or with --user the block for the user's crontab).` + exitStatusHelp(),
+		Example: "  bunker schedule generate --systemd\n  bunker schedule generate --cron --user",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := o.target()
+			if err != nil {
+				return err
+			}
+			cfg, err := g.loadJobs()
+			if err != nil {
+				return err
+			}
+			ro, err := g.renderOptions(&o)
+			if err != nil {
+				return err
+			}
+			home, _ := os.UserHomeDir()
+			p, err := schedule.Render(t, cfg.Specs(), ro, home)
+			if err != nil {
+				return err
+			}
+			if p.Target == schedule.CronUser {
+				_, err = io.WriteString(g.stdout, p.Block)
+				return err
+			}
+			for i, f := range p.Files {
+				if i > 0 {
+					fmt.Fprintln(g.stdout)
+				}
+				fmt.Fprintf(g.stdout, "# %s\n%s", filepath.Join(p.Dir, f.Name), f.Data)
+			}
+			return nil
+		},
+	}
+	o.addFlags(cmd, false)
+	return cmd
+}
+
+func (o *scheduleOptions) installer(t schedule.Target) (schedule.Installer, string) {
+	in := schedule.Installer{Root: o.rootDir(), Manifest: schedule.SystemManifest}
+	crontab := ""
+	if t.User() {
+		in.Manifest = schedule.UserManifest(stateDir())
+		if t == schedule.CronUser && o.rootDir() != "/" {
+			name := "root"
+			if u, err := user.Current(); err == nil {
+				name = u.Username
+			}
+			crontab = "/var/spool/cron/crontabs/" + name
+		}
+	}
+	return in, crontab
+}
+
+func newScheduleInstallCmd(g *globalOptions) *cobra.Command {
+	var o scheduleOptions
+	cmd := &cobra.Command{
+		Use:   "install",
+		Short: "Install the timers or cron lines of the scheduled jobs",
+		Long: `Write the units (/etc/systemd/system, or ~/.config/systemd/user with --user),
+/etc/cron.d/bunker, or a marked block in the user's crontab (--cron --user);
+then reload systemd and enable the timers when systemd runs. Files of jobs
+that are no longer scheduled are removed. What was written is recorded, so
+'schedule remove' takes out exactly that.` + exitStatusHelp(),
+		Example: "  sudo bunker schedule install\n  bunker schedule install --user\n  bunker schedule install --root ./pkgroot --systemd",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := o.target()
+			if err != nil {
+				return err
+			}
+			cfg, err := g.loadJobs()
+			if err != nil {
+				return err
+			}
+			ro, err := g.renderOptions(&o)
+			if err != nil {
+				return err
+			}
+			home, _ := os.UserHomeDir()
+			p, err := schedule.Render(t, cfg.Specs(), ro, home)
+			if err != nil {
+				return err
+			}
+			in, crontab := o.installer(t)
+			done, err := in.Apply(cmd.Context(), p, crontab, !o.noStart && o.rootDir() == "/")
+			for _, d := range done {
+				g.out.printf("%s\n", d)
+			}
+			if err != nil && os.IsPermission(err) && !t.User() {
+				return withHint(err, "run as root, or install per user with --user")
+			}
+			return err
+		},
+	}
+	o.addFlags(cmd, true)
+	return cmd
+}
+
+func newScheduleRemoveCmd(g *globalOptions) *cobra.Command {
+	var o scheduleOptions
+	cmd := &cobra.Command{
+		Use:   "remove",
+		Short: "Remove exactly what 'schedule install' wrote",
+		Long: `Stop and remove the timers, units, cron file or crontab block that 'schedule
+install' recorded; with --systemd or --cron only that scheduler's.` + exitStatusHelp(),
+		Example: "  sudo bunker schedule remove\n  bunker schedule remove --user",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := o.target()
+			if err != nil {
+				return err
+			}
+			in, crontab := o.installer(t)
+			activate := o.rootDir() == "/"
+			var done []string
+			if o.systemd || o.cron {
+				// Only the named scheduler's files.
+				home, _ := os.UserHomeDir()
+				dir, err := t.Dir(home)
+				if err != nil {
+					return err
+				}
+				done, err = in.Unapply(cmd.Context(), t, dir, crontab, activate)
+			} else {
+				// Everything recorded, for either scheduler.
+				m, merr := in.ReadManifest()
+				if merr != nil {
+					return merr
+				}
+				if m.CrontabBlock {
+					done, err = in.Unapply(cmd.Context(), schedule.CronUser, "", crontab, activate)
+				}
+				if err == nil {
+					var more []string
+					more, err = in.Unapply(cmd.Context(), t, "", "", activate)
+					done = append(done, more...)
+				}
+			}
+			for _, d := range done {
+				g.out.printf("%s\n", d)
+			}
+			if err == nil && len(done) == 0 {
+				g.out.printf("nothing installed\n")
+			}
+			return err
+		},
+	}
+	o.addFlags(cmd, true)
+	return cmd
+}
+
+type scheduleStatusJSON struct {
+	Job      string          `json:"job"`
+	Enabled  bool            `json:"enabled"`
+	Schedule string          `json:"schedule,omitempty"`
+	Next     string          `json:"next_run,omitempty"`
+	LastRun  *history.Record `json:"last_run,omitempty"`
+}
+
+func newScheduleStatusCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:     "status",
+		Short:   "Show each job's schedule, last run, result and next run",
+		Long:    `Show each job's schedule, its last run and result from the local history, and its next run.` + exitStatusHelp(),
+		Example: "  bunker schedule status\n  bunker schedule status --json",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.loadJobs()
+			if err != nil {
+				return err
+			}
+			res, err := historyLog().ReadAll(cmd.Context())
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			var expect []history.Expect
+			for _, j := range cfg.Jobs {
+				e := history.Expect{Job: j.Name, Enabled: j.Enabled}
+				if j.Schedule != nil && j.Enabled {
+					e.Next = j.Schedule.Next(now)
+				}
+				expect = append(expect, e)
+			}
+			sts := history.Evaluate(res.Records, expect, now)
+			docs := make([]scheduleStatusJSON, 0, len(sts))
+			rows := make([][]string, 0, len(sts))
+			for i, s := range sts {
+				j := cfg.Jobs[i]
+				d := scheduleStatusJSON{Job: s.Job, Enabled: s.Enabled}
+				row := []string{s.Job, "-", "never", "-", "-"}
+				if j.Schedule != nil {
+					d.Schedule, row[1] = j.Schedule.String(), j.Schedule.String()
+				}
+				if !j.Enabled {
+					row[1] = "disabled"
+				}
+				if s.HasRun {
+					r := s.LastRun
+					d.LastRun = &r
+					row[2], row[3] = r.Start.Local().Format("2006-01-02 15:04"), string(r.Status)
+				}
+				if !s.Next.IsZero() {
+					d.Next, row[4] = s.Next.Format(time.RFC3339), s.Next.Local().Format("2006-01-02 15:04")
+				}
+				docs = append(docs, d)
+				rows = append(rows, row)
+			}
+			return g.out.document(docs, func(w io.Writer) error {
+				return table(w, []string{"JOB", "SCHEDULE", "LAST RUN", "RESULT", "NEXT RUN"}, rows)
+			})
+		},
+	}
+}
