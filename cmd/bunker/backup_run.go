@@ -80,6 +80,12 @@ func (g *globalOptions) runBackup(ctx context.Context, r *repo.Repository, src b
 	if err != nil {
 		return err
 	}
+	if !opts.DryRun {
+		g.runSnapshot = sn.ID.String()
+		if sn.Summary != nil {
+			g.runBytes = int64(sn.Summary.DataAddedPacked)
+		}
+	}
 	g.backupSummary(sn, opts.DryRun, len(src.Paths) > 0, &changes)
 	g.diskWarnings(sn, opts.DryRun)
 	if sn.Incomplete && !opts.DryRun {

@@ -110,3 +110,31 @@ func (g *globalOptions) recordRun(ctx context.Context, kind history.Kind, target
 		g.out.warn("history", "", aerr)
 	}
 }
+
+// historyKinds are the top-level commands whose runs are recorded in the
+// history (a job run records its own steps).
+var historyKinds = map[string]history.Kind{
+	"backup": history.KindBackup, "restore": history.KindRestore, "forget": history.KindForget,
+	"prune": history.KindPrune, "check": history.KindCheck, "drill": history.KindDrill,
+}
+
+// recordCommand appends the history record of a finished top-level command
+// that changes or verifies backups; dry runs and usage errors are not runs.
+func (g *globalOptions) recordCommand(ctx context.Context, start time.Time, err error) {
+	c := g.command
+	if c == nil || !c.HasParent() || c.Parent().HasParent() {
+		return
+	}
+	kind, ok := historyKinds[c.Name()]
+	if !ok || exitCode(err) == exitUsage {
+		return
+	}
+	if f := c.Flags().Lookup("dry-run"); f != nil && f.Value.String() == "true" {
+		return
+	}
+	target := g.Repo
+	if target == "" && g.v != nil {
+		target = g.v.GetString("repository")
+	}
+	g.recordRun(ctx, kind, target, start, g.runSnapshot, g.runBytes, err)
+}

@@ -33,6 +33,10 @@ type globalOptions struct {
 
 	// command is the command being run (set before it runs).
 	command *cobra.Command
+	// runSnapshot and runBytes describe what the command wrote, for its
+	// history record (set by backup).
+	runSnapshot string
+	runBytes    int64
 
 	// passwordFromEnv is BUNKER_PASSWORD, read once at start.
 	passwordFromEnv string
@@ -73,11 +77,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	start := time.Now()
 	err := root.ExecuteContext(ctx)
 	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
 		// Interrupted: whatever failed, the cause is the signal.
 		err = fmt.Errorf("%w: %v", context.Canceled, err)
 	}
+	g.recordCommand(ctx, start, err)
 	return g.out.exit(err)
 }
 
