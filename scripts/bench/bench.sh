@@ -15,7 +15,7 @@
 #                      reads every hole, which takes minutes per run)
 #   --nice N           run the measured commands at niceness N (e.g. -10 on a shared, busy
 #                      machine; needs root for N < 0; default: not changed)
-#   --gobench          also run the Go micro-benchmarks (same as adding --only gobench)
+#   --gobench          also run the Go micro-benchmarks (after the other groups)
 #   --gen-only         only generate the data sets
 #   -h, --help
 #
@@ -26,8 +26,9 @@
 # table is also printed on stdout. See docs/benchmarks.md for what each row means.
 set -euo pipefail
 
-# The whole script is one function, so bash parses it completely before it
-# runs: editing the file during a long benchmark cannot break the run.
+# The whole script is one function, called on the last line together with
+# exit, so bash parses it completely before it runs: editing the file during
+# a long benchmark cannot break the run.
 main() {
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,6 +43,7 @@ CACHE=warm
 SPARSE_RESTIC_RUNS=1
 GEN_ONLY=0
 NICE=
+GOBENCH=0
 BENCH_DIR=${BENCH_DIR:-/tmp/bunker-bench}
 RESTIC=${RESTIC:-restic}
 
@@ -58,7 +60,7 @@ while [ $# -gt 0 ]; do
     --bunker) BUNKER=$2; shift 2 ;;
     --cache) CACHE=$2; shift 2 ;;
     --sparse-restic-runs) SPARSE_RESTIC_RUNS=$2; shift 2 ;;
-    --gobench) ONLY+=(gobench); shift ;;
+    --gobench) GOBENCH=1; shift ;;
     --gen-only) GEN_ONLY=1; shift ;;
     --nice) NICE=$2; shift 2 ;;
     -h|--help) usage 0 ;;
@@ -66,6 +68,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#ONLY[@]} -gt 0 ] || ONLY=(files disks sparse)
+[ "$GOBENCH" = 0 ] || ONLY+=(gobench)
 for s in "${ONLY[@]}"; do
   case $s in files|disks|sparse|gobench) ;; *) die "--only: unknown set $s" ;; esac
 done
@@ -164,9 +167,9 @@ copy_subset() {
 # needed), fixed UUIDs and timestamps.
 PART_START=$MiB
 gen_disk() {
+  gen_rootfs
   local params="disk size=$DISK_SIZE tree-limit=$DISK_TREE_LIMIT rootfs=$(cat "$ROOTFS.done") seed=$SEED"
   done_ok "$DATA/disk" "$params" && return
-  gen_rootfs
   local d=$DATA/disk tree=$ROOTFS
   rm -rf "$d"; mkdir -p "$d"
   if [ "$DISK_TREE_LIMIT" != 0 ]; then
@@ -498,4 +501,4 @@ cat "$RES/results.md"
 log "raw results: $CSV"
 }
 
-main "$@"
+main "$@"; exit
