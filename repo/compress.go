@@ -69,7 +69,7 @@ func decompress(dst, src []byte, plainLen int) ([]byte, error) {
 }
 
 // pays reports whether compressed output of size c is worth storing in place
-// of plain input of size p: it must save at least 1/16 of the size.
+// of plain input of size p: it must be smaller.
 func pays(c, p int) bool {
-	return c <= p-p/16
+	return c < p
 }

@@ -88,7 +88,7 @@ func TestCompressRoundTrip(t *testing.T) {
 	if _, err := decompress(nil, c, len(src)+1); err == nil {
 		t.Fatal("shorter output than announced accepted")
 	}
-	if pays(16*100-99, 16*100) {
-		t.Fatal("saving less than 1/16 counts as paying")
+	if !pays(1599, 1600) || pays(1600, 1600) {
+		t.Fatal("compression must be kept exactly when it is smaller")
 	}
 }
