@@ -148,13 +148,13 @@ func (p *Plan) repack(ctx context.Context, res *Result) ([]repo.IndexPack, error
 	}
 	p.prog.Phase("repack", len(p.Repack))
 	g, gctx := errgroup.WithContext(ctx)
-	todo := make(chan Pack)
+	queue := make(chan Pack)
 	loaded := make(chan loadedPack)
 	g.Go(func() error {
-		defer close(todo)
+		defer close(queue)
 		for _, pk := range p.Repack {
 			select {
-			case todo <- pk:
+			case queue <- pk:
 			case <-gctx.Done():
 				return gctx.Err()
 			}
@@ -165,7 +165,7 @@ func (p *Plan) repack(ctx context.Context, res *Result) ([]repo.IndexPack, error
 	for range 2 {
 		readers.Go(func() error {
 			var plain []byte
-			for pk := range todo {
+			for pk := range queue {
 				data, err := p.r.Backend().Load(rctx, backend.Handle{Type: backend.PackFile, Name: pk.ID.String()}, 0, 0)
 				if err != nil {
 					return fmt.Errorf("load pack %s: %w", pk.ID.Str(), err)

@@ -527,7 +527,7 @@ func (r *Repository) Flush(ctx context.Context) error {
 		r.pmu.Unlock()
 		return err
 	}
-	var todo []*packer
+	var toWrite []*packer
 	for t, p := range r.packers {
 		if p == nil {
 			continue
@@ -536,13 +536,13 @@ func (r *Repository) Flush(ctx context.Context) error {
 		p.closed = true
 		if p.ready() && len(p.blobs) > 0 {
 			p.uploading = true
-			todo = append(todo, p)
+			toWrite = append(toWrite, p)
 			r.uploads.Add(1)
 		}
 	}
 	r.pmu.Unlock()
 	var firstErr error
-	for _, p := range todo {
+	for _, p := range toWrite {
 		if err := r.writePack(ctx, p.blobs[0].Type, p); err != nil && firstErr == nil {
 			firstErr = err
 		}

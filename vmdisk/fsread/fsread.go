@@ -228,14 +228,14 @@ func (f *FS) resolve(name string, follow bool) (*node, string, error) {
 		p string
 	}
 	stack := []step{{f.rt, "."}}
-	var todo []string
+	var pending []string
 	if name != "." {
-		todo = strings.Split(name, "/")
+		pending = strings.Split(name, "/")
 	}
 	hops := 0
-	for len(todo) > 0 {
-		elem := todo[0]
-		todo = todo[1:]
+	for len(pending) > 0 {
+		elem := pending[0]
+		pending = pending[1:]
 		cur := stack[len(stack)-1]
 		switch elem {
 		case "", ".":
@@ -254,7 +254,7 @@ func (f *FS) resolve(name string, follow bool) (*node, string, error) {
 			return nil, "", err
 		}
 		childPath := path.Join(cur.p, child.name)
-		if child.mode&fs.ModeSymlink != 0 && (len(todo) > 0 || follow) {
+		if child.mode&fs.ModeSymlink != 0 && (len(pending) > 0 || follow) {
 			if hops++; hops > maxLinkHops {
 				return nil, "", errors.New("too many levels of symbolic links")
 			}
@@ -265,7 +265,7 @@ func (f *FS) resolve(name string, follow bool) (*node, string, error) {
 			if strings.HasPrefix(target, "/") {
 				stack = stack[:1]
 			}
-			todo = append(strings.Split(target, "/"), todo...)
+			pending = append(strings.Split(target, "/"), pending...)
 			continue
 		}
 		stack = append(stack, step{child, childPath})
