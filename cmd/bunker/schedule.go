@@ -109,20 +109,7 @@ a timer per enabled, scheduled job plus bunker-notify@.service; for cron the
 		Example: "  bunker schedule generate --systemd\n  bunker schedule generate --cron --user",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := o.target()
-			if err != nil {
-				return err
-			}
-			cfg, err := g.loadJobs()
-			if err != nil {
-				return err
-			}
-			ro, err := g.renderOptions(&o)
-			if err != nil {
-				return err
-			}
-			home, _ := os.UserHomeDir()
-			p, err := schedule.Render(t, cfg.Specs(), ro, home)
+			_, p, err := g.renderSchedule(&o)
 			if err != nil {
 				return err
 			}
@@ -172,20 +159,7 @@ that are no longer scheduled are removed. What was written is recorded, so
 		Example: "  sudo bunker schedule install\n  bunker schedule install --user\n  bunker schedule install --root ./pkgroot --systemd",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := o.target()
-			if err != nil {
-				return err
-			}
-			cfg, err := g.loadJobs()
-			if err != nil {
-				return err
-			}
-			ro, err := g.renderOptions(&o)
-			if err != nil {
-				return err
-			}
-			home, _ := os.UserHomeDir()
-			p, err := schedule.Render(t, cfg.Specs(), ro, home)
+			t, p, err := g.renderSchedule(&o)
 			if err != nil {
 				return err
 			}
@@ -319,4 +293,24 @@ func newScheduleStatusCmd(g *globalOptions) *cobra.Command {
 			})
 		},
 	}
+}
+
+// renderSchedule renders the units or crontab lines of the configured jobs
+// for the target the flags select.
+func (g *globalOptions) renderSchedule(o *scheduleOptions) (schedule.Target, schedule.Plan, error) {
+	t, err := o.target()
+	if err != nil {
+		return 0, schedule.Plan{}, err
+	}
+	cfg, err := g.loadJobs()
+	if err != nil {
+		return 0, schedule.Plan{}, err
+	}
+	ro, err := g.renderOptions(o)
+	if err != nil {
+		return 0, schedule.Plan{}, err
+	}
+	home, _ := os.UserHomeDir()
+	p, err := schedule.Render(t, cfg.Specs(), ro, home)
+	return t, p, err
 }
