@@ -118,8 +118,18 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, data []byte) error
 		if err = os.MkdirAll(dir, 0o700); err != nil {
 			return describe("save", path, err)
 		}
-		if err = syncDir(filepath.Dir(dir)); err != nil {
-			return describe("save", path, err)
+		// Make the new directories durable: each one's entry lives in its
+		// parent, up to the repository root (data/ and data/xx may both
+		// be new).
+		root := filepath.Clean(b.dir)
+		for d := dir; ; d = filepath.Dir(d) {
+			parent := filepath.Dir(d)
+			if err = syncDir(parent); err != nil {
+				return describe("save", path, err)
+			}
+			if parent == root || parent == d {
+				break
+			}
 		}
 		f, tmp, err = createTemp(dir, filepath.Base(path))
 	}
@@ -449,6 +459,12 @@ func (b *Backend) Remove(ctx context.Context, h backend.Handle) error {
 		b.mu.Unlock()
 	}
 	if err := os.Remove(path); err != nil {
+		return describe("remove", path, err)
+	}
+	// A removal is durable before the caller goes on: prune removes
+	// snapshots before the packs they used, and that order must survive a
+	// crash.
+	if err := syncDir(filepath.Dir(path)); err != nil {
 		return describe("remove", path, err)
 	}
 	return nil
