@@ -21,30 +21,7 @@ import (
 // Errors reading the link target or xattrs are returned with the node
 // (which is still usable).
 func (w *walker) nodeFromInfo(name, full string, fi fs.FileInfo) (*repo.Node, error) {
-	n := &repo.Node{
-		Name:    name,
-		Mode:    fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky),
-		ModTime: fi.ModTime(),
-	}
-	switch t := fi.Mode().Type(); {
-	case t == 0:
-		n.Type = repo.NodeFile
-		n.Size = uint64(fi.Size())
-	case t&fs.ModeDir != 0:
-		n.Type = repo.NodeDir
-	case t&fs.ModeSymlink != 0:
-		n.Type = repo.NodeSymlink
-	case t&fs.ModeNamedPipe != 0:
-		n.Type = repo.NodeFIFO
-	case t&fs.ModeSocket != 0:
-		n.Type = repo.NodeSocket
-	case t&fs.ModeCharDevice != 0:
-		n.Type = repo.NodeCharDev
-	case t&fs.ModeDevice != 0:
-		n.Type = repo.NodeBlockDev
-	default:
-		n.Type = repo.NodeFile
-	}
+	n := portableNode(name, fi)
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		n.UID, n.GID = st.Uid, st.Gid
 		n.ModTime = time.Unix(st.Mtim.Sec, st.Mtim.Nsec)

@@ -13,34 +13,13 @@ import (
 // Outside Linux only what fs.FileInfo portably offers is recorded: type,
 // permissions, size, mtime and link targets.
 func (w *walker) nodeFromInfo(name, full string, fi fs.FileInfo) (*repo.Node, error) {
-	n := &repo.Node{
-		Name:    name,
-		Mode:    fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky),
-		ModTime: fi.ModTime(),
-	}
-	switch t := fi.Mode().Type(); {
-	case t == 0:
-		n.Type = repo.NodeFile
-		n.Size = uint64(fi.Size())
-	case t&fs.ModeDir != 0:
-		n.Type = repo.NodeDir
-	case t&fs.ModeSymlink != 0:
-		n.Type = repo.NodeSymlink
+	n := portableNode(name, fi)
+	if n.Type == repo.NodeSymlink {
 		target, err := os.Readlink(full)
 		n.LinkTarget = target
 		if err != nil {
 			return n, err
 		}
-	case t&fs.ModeNamedPipe != 0:
-		n.Type = repo.NodeFIFO
-	case t&fs.ModeSocket != 0:
-		n.Type = repo.NodeSocket
-	case t&fs.ModeCharDevice != 0:
-		n.Type = repo.NodeCharDev
-	case t&fs.ModeDevice != 0:
-		n.Type = repo.NodeBlockDev
-	default:
-		n.Type = repo.NodeFile
 	}
 	return n, nil
 }
