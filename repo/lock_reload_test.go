@@ -3,6 +3,7 @@ package repo_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -94,5 +95,50 @@ func TestLostLockRefusesCommits(t *testing.T) {
 	_, err = r.SaveSnapshot(ctx, &repo.Snapshot{Time: time.Now(), Paths: []string{"/x"}, Hostname: "h"})
 	if !errors.Is(err, repo.ErrLockLost) {
 		t.Fatalf("SaveSnapshot after losing the lock: %v", err)
+	}
+}
+
+// refreshingBackend replays the race of a lock holder's refresh: the first
+// time the locker reads the holder's lock file, the holder refreshes (writes
+// a new lock file, removes the old one) and the read finds nothing.
+type refreshingBackend struct {
+	backend.Backend
+	holder *repo.Lock
+	done   bool
+}
+
+func (b *refreshingBackend) Load(ctx context.Context, h backend.Handle, off, n int64) ([]byte, error) {
+	if h.Type == backend.LockFile && !b.done && h.Name == b.holder.Info().ID.String() {
+		b.done = true
+		if err := b.holder.Refresh(ctx); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("load %s: %w", h.Name, backend.ErrNotExist)
+	}
+	return b.Backend.Load(ctx, h, off, n)
+}
+
+// A lock file that vanishes while the locks are checked was replaced by its
+// holder's refresh: the new one must still exclude the locker.
+func TestLockRefreshRaceStillExcludes(t *testing.T) {
+	ctx := context.Background()
+	holderRepo := repotest.New(t)
+	held, err := holderRepo.Lock(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Unlock()
+	be := &refreshingBackend{Backend: holderRepo.Backend(), holder: held}
+	r, err := repo.Open(ctx, be, repotest.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Lock(ctx, false)
+	var locked *repo.LockedError
+	if !errors.As(err, &locked) {
+		t.Fatalf("shared lock taken while an exclusive lock is held (refreshed during the check): %v", err)
+	}
+	if !be.done {
+		t.Fatal("the refresh race was not exercised")
 	}
 }
