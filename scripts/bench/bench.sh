@@ -3,7 +3,8 @@
 #
 # Usage: scripts/bench/bench.sh [options]
 #   -n N               runs per measurement (default 5); medians are reported
-#   --only SET         files | disks | sparse | gobench (repeatable; default: files, disks, sparse)
+#   --only SET         files | disks | sparse | prune | gobench (repeatable; default: files, disks, sparse)
+#   --prune-steps N    snapshots in the prune set's history (default 200; --quick: 40)
 #   --quick            small data sets for a smoke run (100 MiB tree, 256 MiB file,
 #                      512 MiB disk, 4 GiB sparse image holding 128 MiB)
 #   --tools LIST       comma-separated tools to measure (default bunker,restic)
@@ -44,6 +45,7 @@ SPARSE_RESTIC_RUNS=1
 GEN_ONLY=0
 NICE=
 GOBENCH=0
+PRUNE_STEPS=
 BENCH_DIR=${BENCH_DIR:-/tmp/bunker-bench}
 RESTIC=${RESTIC:-restic}
 
@@ -63,6 +65,7 @@ while [ $# -gt 0 ]; do
     --gobench) GOBENCH=1; shift ;;
     --gen-only) GEN_ONLY=1; shift ;;
     --nice) NICE=$2; shift 2 ;;
+    --prune-steps) PRUNE_STEPS=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "bench: unknown option $1" >&2; usage 2 ;;
   esac
@@ -70,7 +73,7 @@ done
 [ ${#ONLY[@]} -gt 0 ] || ONLY=(files disks sparse)
 [ "$GOBENCH" = 0 ] || ONLY+=(gobench)
 for s in "${ONLY[@]}"; do
-  case $s in files|disks|sparse|gobench) ;; *) die "--only: unknown set $s" ;; esac
+  case $s in files|disks|sparse|prune|gobench) ;; *) die "--only: unknown set $s" ;; esac
 done
 case $CACHE in warm|cold) ;; *) die "--cache must be warm or cold" ;; esac
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "-n must be a positive integer"
@@ -82,10 +85,12 @@ if [ "$QUICK" = 1 ]; then
   DATA=$BENCH_DIR/data-quick
   TREE_SIZE=$((100 * MiB)); FILE_SIZE=$((256 * MiB)); DISK_SIZE=$((512 * MiB))
   DISK_TREE_LIMIT=$((200 * MiB)); SPARSE_VSIZE=$((4 * GiB)); SPARSE_DATA=$((128 * MiB)); SPARSE_EXTENTS=16
+  PRUNE_STEPS=${PRUNE_STEPS:-40}
 else
   DATA=$BENCH_DIR/data
   TREE_SIZE=$GiB; FILE_SIZE=$((4 * GiB)); DISK_SIZE=$((4 * GiB))
   DISK_TREE_LIMIT=0; SPARSE_VSIZE=$((100 * GiB)); SPARSE_DATA=$GiB; SPARSE_EXTENTS=64
+  PRUNE_STEPS=${PRUNE_STEPS:-200}
 fi
 SEED=20261122
 export TZ=UTC E2FSPROGS_FAKE_TIME=1767225600 SOURCE_DATE_EPOCH=1767225600
@@ -443,6 +448,52 @@ bench_sparse() {
   done
 }
 
+# ---------------------------------------------------------------------------
+# Prune: a history of PRUNE_STEPS snapshots of a 100 MiB directory (each step
+# rewrites 5 MiB, two files of it held by that snapshot alone; about 20 GiB
+# logical at 200 steps), made once per tool with --time one hour apart. Each
+# run copies the history, forgets every other snapshot by id, drops the page
+# cache when allowed, and measures prune.
+# ---------------------------------------------------------------------------
+gen_prune_history() {
+  local tool=$1 hist=$DATA/prune-$tool src=$DATA/prune-src step t params
+  params="prune tool=$tool steps=$PRUNE_STEPS seed=$SEED"
+  done_ok "$hist" "$params" && return
+  log "generating the prune history for $tool ($PRUNE_STEPS snapshots) in $hist"
+  rm -rf "$hist" "$src" "$CACHE_ROOT"
+  run_tool "$tool" "$hist" init >/dev/null 2>&1 || die "$tool init failed"
+  for step in $(seq 0 $((PRUNE_STEPS - 1))); do
+    "$BENCHTOOL" step -dir "$src" -step "$step" -seed "$SEED"
+    t=$(date -u -d "@$((1767225600 + step * 3600))" '+%Y-%m-%d %H:%M:%S')
+    (cd "$src" && run_tool "$tool" "$hist" backup -q --host bench --time "$t" .) >/dev/null ||
+      die "$tool backup of prune step $step failed"
+  done
+  rm -rf "$src"
+  echo "$params" >"$hist.done"
+}
+
+bench_prune() {
+  local tool run repo ids before
+  for tool in ${TOOLS//,/ }; do gen_prune_history "$tool"; done
+  for run in $(seq 1 "$RUNS"); do
+    for tool in ${TOOLS//,/ }; do
+      repo=$WORK/prune-$tool
+      rm -rf "$repo" "$CACHE_ROOT"; cp -a "$DATA/prune-$tool" "$repo"
+      ids=$(run_tool "$tool" "$repo" snapshots --json | jq -r 'sort_by(.time) | .[range(0; length; 2)].id')
+      # shellcheck disable=SC2086
+      run_tool "$tool" "$repo" forget -q $ids >/dev/null || die "$tool forget failed"
+      before=$(repo_bytes "$repo")
+      sync; [ "$(id -u)" != 0 ] || echo 3 >/proc/sys/vm/drop_caches
+      measure "prune-$tool-$run" "$tool" "$repo" prune
+      record prune "prune $((PRUNE_STEPS / 2)) of $PRUNE_STEPS snapshots" "$tool" "$run" "$(repo_bytes "$repo")" "$before"
+      if [ "$run" = 1 ]; then
+        run_tool "$tool" "$repo" check >"$RES/logs/prune-check-$tool.log" 2>&1 || die "$tool check after prune failed"
+      fi
+      rm -rf "$repo"
+    done
+  done
+}
+
 describe_machine() {
   {
     echo "## Machine"
@@ -466,9 +517,10 @@ log "results in $RES"
 want files && { log "files: tree"; bench_files tree "$DATA/tree"; log "files: single file"; bench_files file "$DATA/file"; }
 want disks && { log "disks"; bench_disks; }
 want sparse && { log "sparse"; bench_sparse; }
+want prune && { log "prune"; bench_prune; }
 rm -rf "$WORK" "$CACHE_ROOT"
 
-if want files || want disks || want sparse; then
+if want files || want disks || want sparse || want prune; then
   {
     echo "## Results"
     echo

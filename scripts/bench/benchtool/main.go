@@ -21,6 +21,7 @@
 //	benchtool file   -out FILE -size BYTES [-seed N]
 //	benchtool sparse -big FILE -small FILE -vsize BYTES -data BYTES [-extents N] [-seed N]
 //	benchtool mutate -file IMAGE -frac 0.02 [-start BYTES] [-end BYTES] [-seed N]
+//	benchtool step   -dir DIR -step N [-files 100] [-seed N]
 //	benchtool warm   PATH...
 //	benchtool report -csv FILE
 //
@@ -68,6 +69,8 @@ func main() {
 		err = cmdSparse(os.Args[2:])
 	case "mutate":
 		err = cmdMutate(os.Args[2:])
+	case "step":
+		err = cmdStep(os.Args[2:])
 	case "warm":
 		err = cmdWarm(os.Args[2:])
 	case "report":
@@ -82,7 +85,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchtool tree|file|sparse|mutate|warm|report [flags] (see the package doc)")
+	fmt.Fprintln(os.Stderr, "usage: benchtool tree|file|sparse|mutate|step|warm|report [flags] (see the package doc)")
 	os.Exit(2)
 }
 
@@ -595,4 +598,66 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// cmdStep writes one step of the prune benchmark's backup history: step 0
+// fills DIR with -files random 1 MiB files; every later step rewrites f000
+// and f001 (data only the snapshot of this step will hold) and three other
+// files chosen by the step, so consecutive snapshots share most data and
+// forgetting every other snapshot leaves packs partly unused.
+func cmdStep(args []string) error {
+	fs := flag.NewFlagSet("step", flag.ExitOnError)
+	dir := fs.String("dir", "", "directory to change")
+	step := fs.Int("step", 0, "step number")
+	files := fs.Int("files", 100, "files in the directory")
+	seed := fs.Uint64("seed", 1, "seed")
+	_ = fs.Parse(args)
+	if *dir == "" || *files < 5 {
+		return errors.New("step: -dir is required and -files must be at least 5")
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewChaCha8(seedBytes(*seed, uint64(*step))))
+	var which []int
+	if *step == 0 {
+		for i := range *files {
+			which = append(which, i)
+		}
+	} else {
+		which = []int{0, 1}
+		for _, i := range rng.Perm(*files - 2)[:3] {
+			which = append(which, i+2)
+		}
+	}
+	buf := make([]byte, mib)
+	for _, i := range which {
+		for j := 0; j < len(buf); j += 8 {
+			v := rng.Uint64()
+			for k := range 8 {
+				buf[j+k] = byte(v >> (8 * k))
+			}
+		}
+		name := filepath.Join(*dir, fmt.Sprintf("f%03d", i))
+		if err := os.WriteFile(name, buf, 0o644); err != nil {
+			return err
+		}
+		// A distinct mtime per step, so change detection sees every rewrite.
+		mt := fixedTime.Add(time.Duration(*step) * time.Hour)
+		if err := os.Chtimes(name, mt, mt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seedBytes derives a ChaCha8 seed from a seed and a stream number.
+func seedBytes(seed, stream uint64) [32]byte {
+	var b [32]byte
+	for i := range 8 {
+		b[i] = byte(seed >> (8 * i))
+		b[8+i] = byte(stream >> (8 * i))
+	}
+	b[16] = 's'
+	return b
 }
