@@ -17,6 +17,7 @@ type Snapshot struct {
 	Excludes       []string  `json:"excludes,omitempty"`
 	ProgramVersion string    `json:"program_version,omitempty"`
 	Job            string    `json:"job,omitempty"`
+	Original       *ID       `json:"original,omitempty"` // the snapshot this one is a repaired copy of
 
 	// Incomplete is set when some sources could not be read; Warnings names them.
 	Incomplete bool     `json:"incomplete,omitempty"`

@@ -14,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/bunkerbackup/bunker/repo"
 )
 
 // globalOptions holds the global flags after flag > environment > config
@@ -37,6 +39,9 @@ type globalOptions struct {
 	// history record (set by backup).
 	runSnapshot string
 	runBytes    int64
+	// opened is the first repository the command opened, where its
+	// history record is stored too.
+	opened *repo.Repository
 
 	// passwordFromEnv is BUNKER_PASSWORD, read once at start.
 	passwordFromEnv string
@@ -143,6 +148,7 @@ in that order of precedence.` + repoExitStatus(helpPartial),
 		newStatsCmd(g),
 		newForgetCmd(g),
 		newPruneCmd(g),
+		newRepairCmd(g),
 		newProtectCmd(g),
 		newUnprotectCmd(g),
 		newRepoConfigCmd(g),
