@@ -3,7 +3,6 @@ package schedule
 import (
 	"fmt"
 	"hash/fnv"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,9 +21,12 @@ const CronFile = "bunker"
 // false) the result is the whole /etc/cron.d/bunker file, with a user field
 // on every line; for a user crontab it is the marked block to merge with
 // [MergeBlock]. Every command runs under "flock -n" so an overlapping start
-// is skipped; what cron cannot express (an Nth weekday, a single year) is a
-// shell guard in front of the command, and a start window becomes a fixed
-// per-job sleep (the analogue of FixedRandomDelay=).
+// is skipped; what cron cannot express (an Nth weekday, a single year, a
+// time zone other than the system's) is a shell guard in front of the
+// command, and a start window becomes a fixed per-job sleep (the analogue
+// of FixedRandomDelay=). A line with a time zone fires every hour and its
+// guard reads the zone's clock with date(1), so it works with every cron
+// and starts the job at the instants systemd would (see zonedCron).
 func Crontab(jobs []JobSpec, o Options) (string, error) {
 	if err := checkOptions(o); err != nil {
 		return "", err
@@ -36,9 +38,6 @@ func Crontab(jobs []JobSpec, o Options) (string, error) {
 	if !o.User && !nameRE.MatchString(user) {
 		return "", fmt.Errorf("cron user %q is not a plain user name", user)
 	}
-	// Jobs with a zone go last: CRON_TZ= applies to every following line.
-	sorted := append([]JobSpec(nil), jobs...)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Schedule.Zone < sorted[j].Schedule.Zone })
 
 	var b strings.Builder
 	b.WriteString(BlockBegin + "\n")
@@ -46,8 +45,7 @@ func Crontab(jobs []JobSpec, o Options) (string, error) {
 	if !o.User {
 		b.WriteString("SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
 	}
-	zone := ""
-	for _, j := range sorted {
+	for _, j := range jobs {
 		if err := ValidJobName(j.Name); err != nil {
 			return "", err
 		}
@@ -55,14 +53,10 @@ func Crontab(jobs []JobSpec, o Options) (string, error) {
 		if s.cal == nil {
 			return "", fmt.Errorf("job %s has no schedule", j.Name)
 		}
-		if s.Zone != zone {
-			if !o.CronTZ || o.User {
-				return "", fmt.Errorf("job %s: cron cannot run in time zone %s (CRON_TZ is cronie-only and leaks into a user crontab); use systemd timers or drop the zone", j.Name, s.Zone)
-			}
-			fmt.Fprintf(&b, "CRON_TZ=%s\n", s.Zone)
-			zone = s.Zone
-		}
 		fields, guards, err := cronFields(s)
+		if s.Zone != "" {
+			fields, guards, err = zonedCron(s, o.cronZone())
+		}
 		if err != nil {
 			return "", fmt.Errorf("job %s: %w", j.Name, err)
 		}

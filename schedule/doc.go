@@ -33,7 +33,21 @@
 // [SystemdUnits] renders a oneshot service and a timer per job plus the
 // failure-notification template unit; [Crontab] renders cron lines, each
 // guarded by flock against overlapping runs, with shell guards for what cron
-// cannot express (the third Monday, a single year). [Installer] writes the
-// rendered files atomically under a root directory and records them in a
-// manifest, so removal takes out exactly what was installed.
+// cannot express (the third Monday, a single year, a time zone). [Installer]
+// writes the rendered files atomically under a root directory and records
+// them in a manifest, so removal takes out exactly what was installed;
+// [Inspect] finds what is installed and whether it still matches the jobs.
+//
+// # Time zones and clock changes
+//
+// A time in a zone that the zone's clock skips (02:30 on the day clocks go
+// forward) does not run that day; a time the clock shows twice (02:30 on
+// the day clocks go back) runs once, at its first occurrence. That is what
+// systemd does with a zoned OnCalendar=, and [Schedule.Next] computes it.
+// Cron has no portable per-line zone (CRON_TZ= is cronie's and Debian's
+// cron ignores it), so a zoned cron line fires every hour at each minute
+// of the system clock the zone's times can fall on and runs the job only
+// when "TZ=zone date" shows a time of the schedule and did not show it an
+// hour (the clock change) earlier: the same instants as the timer, in any
+// cron and with any system zone.
 package schedule

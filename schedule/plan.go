@@ -50,6 +50,27 @@ type Plan struct {
 	Block string
 	// Timers are the timer units to enable (systemd targets).
 	Timers []string
+	// Zones are the time zones the cron lines read with date(1).
+	Zones []string
+}
+
+// ZoneInfoDir is where date(1) finds time zones.
+const ZoneInfoDir = "/usr/share/zoneinfo"
+
+// MissingZones lists the plan's time zones that root's zoneinfo database
+// lacks. date(1) falls back to UTC without a word for them, so the cron
+// lines of their jobs would run at UTC times.
+func (p Plan) MissingZones(root string) []string {
+	var out []string
+	for _, z := range p.Zones {
+		if z == "UTC" {
+			continue
+		}
+		if _, err := os.Stat(Installer{Root: root}.abs(path.Join(ZoneInfoDir, z))); err != nil {
+			out = append(out, z)
+		}
+	}
+	return out
 }
 
 // Dir is the directory a target's files go to (inside the root); "" for
@@ -86,6 +107,7 @@ func Render(t Target, jobs []JobSpec, o Options, home string) (Plan, error) {
 			return p, err
 		}
 		p.Timers = Timers(p.Files)
+		return p, nil
 	case CronSystem:
 		text, err := Crontab(jobs, o)
 		if err != nil {
@@ -95,6 +117,13 @@ func Render(t Target, jobs []JobSpec, o Options, home string) (Plan, error) {
 	case CronUser:
 		if p.Block, err = Crontab(jobs, o); err != nil {
 			return p, err
+		}
+	}
+	seen := map[string]bool{}
+	for _, j := range jobs {
+		if z := j.Schedule.Zone; z != "" && !seen[z] {
+			seen[z] = true
+			p.Zones = append(p.Zones, z)
 		}
 	}
 	return p, nil

@@ -95,3 +95,32 @@ func TestRenderApply(t *testing.T) {
 		t.Error("unknown target rendered")
 	}
 }
+
+func TestMissingZones(t *testing.T) {
+	jobs := []JobSpec{
+		{Name: "a", Schedule: MustParse("daily 02:00 tz Europe/Berlin")},
+		{Name: "b", Schedule: MustParse("daily 03:00 tz Europe/Berlin")},
+		{Name: "c", Schedule: MustParse("daily 04:00 tz UTC")},
+		{Name: "d", Schedule: MustParse("daily 05:00")},
+	}
+	p, err := Render(CronSystem, jobs, Options{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(p.Zones, ",") != "Europe/Berlin,UTC" {
+		t.Errorf("zones %q", p.Zones)
+	}
+	root := t.TempDir()
+	if got := p.MissingZones(root); len(got) != 1 || got[0] != "Europe/Berlin" {
+		t.Errorf("missing %q", got)
+	}
+	zi := filepath.Join(root, ZoneInfoDir, "Europe/Berlin")
+	os.MkdirAll(filepath.Dir(zi), 0o755)
+	os.WriteFile(zi, []byte("TZif"), 0o644)
+	if got := p.MissingZones(root); len(got) != 0 {
+		t.Errorf("missing %q with the zone present", got)
+	}
+	if sp, _ := Render(SystemdSystem, jobs, Options{}, ""); len(sp.Zones) != 0 {
+		t.Errorf("systemd plan reads zones %q", sp.Zones)
+	}
+}

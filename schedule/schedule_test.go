@@ -32,6 +32,13 @@ var forms = []struct {
 	{"every-6h", "every 6h"},
 	{"every-15m", "every 15m"},
 	{"tz", "daily 02:00 tz Europe/Berlin"},
+	{"tz-once", "once 2026-10-25 02:30 tz Europe/Berlin"},
+	{"tz-weekly", "weekly mon..fri 01:30 tz America/New_York"},
+	{"tz-monthly", "monthly 31 02:30 tz Europe/Berlin"},
+	{"tz-third-mon", "monthly third-mon 04:00 tz America/New_York"},
+	{"tz-last-sun", "monthly last-sun 02:30 tz Europe/Berlin"},
+	{"tz-every", "every 15m tz Asia/Kolkata"},
+	{"tz-raw", "OnCalendar=Mon..Fri *-*-* 08..17/3:00,30 Europe/Berlin window 10m"},
 	{"raw", "OnCalendar=Mon..Fri *-*-* 22:00"},
 	{"raw-bare", "Sat,Sun 08:00/15 window 10m"},
 }
@@ -228,11 +235,14 @@ func TestSystemdAnalyzeCalendar(t *testing.T) {
 	for _, f := range forms {
 		lines = append(lines, f.line)
 	}
+	lines = append(lines, zoned...)
 	for _, base := range []time.Time{
 		time.Date(2026, 3, 28, 23, 30, 0, 0, time.UTC),  // spring forward in Europe
 		time.Date(2026, 10, 24, 22, 59, 0, 0, time.UTC), // fall back in Europe
 		time.Date(2026, 10, 25, 0, 45, 0, 0, time.UTC),  // between the two 02:30s
 		time.Date(2026, 11, 1, 5, 0, 0, 0, time.UTC),    // fall back in New York
+		time.Date(2026, 3, 8, 6, 0, 0, 0, time.UTC),     // spring forward in New York
+		time.Date(2026, 4, 4, 14, 0, 0, 0, time.UTC),    // Lord Howe sets its clock back 30 minutes
 		time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC),
 	} {
 		checkAgainstSystemd(t, sa, lines, base)
@@ -376,27 +386,6 @@ func TestJobFromUnit(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("JobFromUnit(%q) = %q, %v", in, got, ok)
 		}
-	}
-}
-
-func TestCronTZ(t *testing.T) {
-	jobs := []JobSpec{
-		{Name: "b", Schedule: MustParse("daily 02:00 tz Europe/Berlin")},
-		{Name: "a", Schedule: MustParse("daily 03:00")},
-	}
-	if _, err := Crontab(jobs, Options{}); err == nil {
-		t.Fatal("zone accepted without CronTZ")
-	}
-	out, err := Crontab(jobs, Options{CronTZ: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ia, iz, ib := strings.Index(out, "job run a"), strings.Index(out, "CRON_TZ=Europe/Berlin"), strings.Index(out, "job run b")
-	if ia < 0 || iz < ia || ib < iz {
-		t.Errorf("CRON_TZ ordering wrong:\n%s", out)
-	}
-	if _, err := Crontab(jobs, Options{CronTZ: true, User: true}); err == nil {
-		t.Error("zone accepted in a user crontab")
 	}
 }
 
@@ -572,6 +561,6 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%q: canonical %q changes meaning", line, s.String())
 		}
 		SystemdUnits(JobSpec{Name: "f", Schedule: s}, Options{})
-		Crontab([]JobSpec{{Name: "f", Schedule: s}}, Options{CronTZ: true})
+		Crontab([]JobSpec{{Name: "f", Schedule: s}}, Options{CronZone: time.UTC})
 	})
 }

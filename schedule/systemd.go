@@ -36,9 +36,17 @@ type Options struct {
 	CronUser string
 	// LockDir holds the flock files of cron lines (default /run/lock).
 	LockDir string
-	// CronTZ allows schedules with a time zone in cron output, written as
-	// CRON_TZ= lines (cronie only); without it they are rejected.
-	CronTZ bool
+	// CronZone is the zone cron runs in (default time.Local): a line with
+	// another time zone fires at the minutes of this zone's clock the job's
+	// times can fall on.
+	CronZone *time.Location
+}
+
+func (o Options) cronZone() *time.Location {
+	if o.CronZone == nil {
+		return time.Local
+	}
+	return o.CronZone
 }
 
 func (o Options) binary() string {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,12 +20,17 @@ type scheduleOptions struct {
 	systemd, cron, user bool
 	root                string
 	binary              string
-	cronTZ              bool
 	noStart             bool
 }
 
 func (o *scheduleOptions) addFlags(cmd *cobra.Command, install bool) {
 	f := cmd.Flags()
+	if cmd.Name() == "status" {
+		// Status looks at every scheduler.
+		f.StringVar(&o.root, "root", "/", "look for installed units and cron lines under `dir` instead of /")
+		f.StringVar(&o.binary, "binary", "", "the bunker `path` the units should run (default: this executable)")
+		return
+	}
 	f.BoolVar(&o.systemd, "systemd", false, "systemd timers (the default when systemd runs)")
 	f.BoolVar(&o.cron, "cron", false, "cron lines (the default without systemd)")
 	f.BoolVar(&o.user, "user", false, "per-user timers (~/.config/systemd/user) or the user's crontab, instead of system-wide")
@@ -32,7 +39,6 @@ func (o *scheduleOptions) addFlags(cmd *cobra.Command, install bool) {
 	}
 	if cmd.Name() != "remove" {
 		f.StringVar(&o.binary, "binary", "", "the bunker `path` the units run (default: this executable)")
-		f.BoolVar(&o.cronTZ, "cron-tz", false, "allow time zones in /etc/cron.d as CRON_TZ= lines (cronie only)")
 	}
 	if cmd.Name() == "install" {
 		f.BoolVar(&o.noStart, "no-start", false, "write the files but do not enable or start the timers")
@@ -79,7 +85,7 @@ func (g *globalOptions) renderOptions(o *scheduleOptions) (schedule.Options, err
 	if err != nil {
 		return schedule.Options{}, err
 	}
-	return schedule.Options{Binary: bin, Config: cfg, CronTZ: o.cronTZ}, nil
+	return schedule.Options{Binary: bin, Config: cfg}, nil
 }
 
 func newScheduleCmd(g *globalOptions) *cobra.Command {
@@ -164,6 +170,11 @@ that are no longer scheduled are removed. What was written is recorded, so
 				return err
 			}
 			in, crontab := o.installer(t)
+			if o.rootDir() == "/" {
+				for _, z := range p.MissingZones("/") {
+					g.out.warn("schedule install", "", fmt.Errorf("time zone %s is not in %s: install tzdata, or date(1) reads UTC in the cron lines of its jobs", z, schedule.ZoneInfoDir))
+				}
+			}
 			done, err := in.Apply(cmd.Context(), p, crontab, !o.noStart && o.rootDir() == "/")
 			for _, d := range done {
 				g.out.printf("%s\n", d)
@@ -232,24 +243,49 @@ install' recorded; with --systemd or --cron only that scheduler's.` + exitStatus
 }
 
 type scheduleStatusJSON struct {
-	Job      string          `json:"job"`
-	Enabled  bool            `json:"enabled"`
-	Schedule string          `json:"schedule,omitempty"`
-	Next     string          `json:"next_run,omitempty"`
-	LastRun  *history.Record `json:"last_run,omitempty"`
+	Job       string                `json:"job"`
+	Enabled   bool                  `json:"enabled"`
+	Schedule  string                `json:"schedule,omitempty"`
+	Next      string                `json:"next_run,omitempty"`
+	LastRun   *history.Record       `json:"last_run,omitempty"`
+	Installed []scheduleInstallJSON `json:"installed"`
+}
+
+type scheduleInstallJSON struct {
+	Scheduler string `json:"scheduler"`
+	Path      string `json:"path,omitempty"`
+	Enabled   bool   `json:"enabled"`
+	Stale     bool   `json:"stale"`
 }
 
 func newScheduleStatusCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:     "status",
-		Short:   "Show each job's schedule, last run, result and next run",
-		Long:    `Show each job's schedule, its last run and result from the local history, and its next run.` + exitStatusHelp(),
-		Example: "  bunker schedule status\n  bunker schedule status --json",
+	var o scheduleOptions
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show each job's schedule, installation, last run, result and next run",
+		Long: `Show each job's schedule, its last run and result from the local history, its
+next run, and where its schedule is installed: systemd timers (system or
+--user units), /etc/cron.d/bunker, or the user's crontab. An installation
+that differs from what the job file renders now (another schedule, binary
+or config path, or a job no longer scheduled) is marked stale: run
+'bunker schedule install' again. Jobs installed but missing from the job
+file are listed too.` + exitStatusHelp(),
+		Example: "  bunker schedule status\n  bunker schedule status --json\n  bunker schedule status --root ./pkgroot --binary /usr/bin/bunker",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.loadJobs()
 			if err != nil {
 				return err
+			}
+			ro, err := g.renderOptions(&o)
+			if err != nil {
+				return err
+			}
+			home, _ := os.UserHomeDir()
+			_, crontab := o.installer(schedule.CronUser)
+			installs, ierr := schedule.Inspect(cmd.Context(), schedule.Places{Root: o.rootDir(), Home: home, Crontab: crontab}, cfg.Specs(), ro)
+			if ierr != nil {
+				g.out.warn("schedule status", "", ierr)
 			}
 			res, err := historyLog().ReadAll(cmd.Context())
 			if err != nil {
@@ -257,42 +293,102 @@ func newScheduleStatusCmd(g *globalOptions) *cobra.Command {
 			}
 			now := time.Now()
 			var expect []history.Expect
+			var schedules []string
+			known := map[string]bool{}
 			for _, j := range cfg.Jobs {
+				known[j.Name] = true
 				e := history.Expect{Job: j.Name, Enabled: j.Enabled}
-				if j.Schedule != nil && j.Enabled {
-					e.Next = j.Schedule.Next(now)
+				sched := "-"
+				if j.Schedule != nil {
+					sched = j.Schedule.String()
+					if j.Enabled {
+						e.Next = j.Schedule.Next(now)
+					}
+				}
+				if !j.Enabled {
+					sched = "disabled"
 				}
 				expect = append(expect, e)
+				schedules = append(schedules, sched)
+			}
+			// Jobs installed but gone from the job file.
+			var orphans []string
+			for name := range installs {
+				if !known[name] {
+					orphans = append(orphans, name)
+				}
+			}
+			sort.Strings(orphans)
+			for _, name := range orphans {
+				expect = append(expect, history.Expect{Job: name})
+				schedules = append(schedules, "not in the job file")
 			}
 			sts := history.Evaluate(res.Records, expect, now)
 			docs := make([]scheduleStatusJSON, 0, len(sts))
 			rows := make([][]string, 0, len(sts))
+			var stale []string
 			for i, s := range sts {
-				j := cfg.Jobs[i]
 				d := scheduleStatusJSON{Job: s.Job, Enabled: s.Enabled}
-				row := []string{s.Job, "-", "never", "-", "-"}
-				if j.Schedule != nil {
-					d.Schedule, row[1] = j.Schedule.String(), j.Schedule.String()
+				row := []string{s.Job, schedules[i], "-", "never", "-", "-"}
+				if i < len(cfg.Jobs) && cfg.Jobs[i].Schedule != nil {
+					d.Schedule = cfg.Jobs[i].Schedule.String()
 				}
-				if !j.Enabled {
-					row[1] = "disabled"
+				var isStale bool
+				row[2], d.Installed, isStale = describeInstalls(installs[s.Job])
+				if isStale {
+					stale = append(stale, s.Job)
 				}
 				if s.HasRun {
 					r := s.LastRun
 					d.LastRun = &r
-					row[2], row[3] = r.Start.Local().Format("2006-01-02 15:04"), string(r.Status)
+					row[3], row[4] = r.Start.Local().Format("2006-01-02 15:04"), string(r.Status)
 				}
 				if !s.Next.IsZero() {
-					d.Next, row[4] = s.Next.Format(time.RFC3339), s.Next.Local().Format("2006-01-02 15:04")
+					d.Next, row[5] = s.Next.Format(time.RFC3339), s.Next.Local().Format("2006-01-02 15:04")
 				}
 				docs = append(docs, d)
 				rows = append(rows, row)
 			}
-			return g.out.document(docs, func(w io.Writer) error {
-				return table(w, []string{"JOB", "SCHEDULE", "LAST RUN", "RESULT", "NEXT RUN"}, rows)
+			err = g.out.document(docs, func(w io.Writer) error {
+				return table(w, []string{"JOB", "SCHEDULE", "INSTALLED", "LAST RUN", "RESULT", "NEXT RUN"}, rows)
 			})
+			if err == nil && len(stale) > 0 {
+				g.out.warn("schedule status", "", fmt.Errorf("installed schedule of %s differs from the job file: run 'bunker schedule install' again", strings.Join(stale, ", ")))
+			}
+			return err
 		},
 	}
+	o.addFlags(cmd, true)
+	return cmd
+}
+
+// describeInstalls renders where a job is installed: the table cell
+// ("systemd (not enabled), cron (stale)" or "-"), the JSON entries, and
+// whether any installation is stale.
+func describeInstalls(ins []schedule.Installed) (string, []scheduleInstallJSON, bool) {
+	docs := []scheduleInstallJSON{}
+	var cells []string
+	stale := false
+	for _, in := range ins {
+		docs = append(docs, scheduleInstallJSON{Scheduler: in.Target.String(), Path: in.Path, Enabled: in.Enabled, Stale: in.Stale})
+		var notes []string
+		if in.Stale {
+			notes = append(notes, "stale")
+			stale = true
+		}
+		if !in.Enabled {
+			notes = append(notes, "not enabled")
+		}
+		cell := in.Target.String()
+		if len(notes) > 0 {
+			cell += " (" + strings.Join(notes, ", ") + ")"
+		}
+		cells = append(cells, cell)
+	}
+	if len(cells) == 0 {
+		return "-", docs, false
+	}
+	return strings.Join(cells, ", "), docs, stale
 }
 
 // renderSchedule renders the units or crontab lines of the configured jobs
