@@ -26,6 +26,7 @@ func (d *driller) disk(ctx context.Context, disk *repo.Disk, format string) (Ite
 	}
 	if format != "raw" {
 		it.Name += " (" + format + ")"
+		it.Container = true
 	}
 	var mu sync.Mutex
 	var failed []restore.Failure

@@ -67,6 +67,10 @@ type Item struct {
 	Restore  time.Duration // time taken to restore
 	Verify   time.Duration // time taken to verify
 	Failures []string      // what failed; empty when the item verified
+	// Container is set on the second item of a disk, its copy in
+	// Options.Format: the same data restored once more, which the
+	// report's totals do not count again.
+	Container bool
 }
 
 // OK reports whether the item was restored and verified without failure.
@@ -80,7 +84,9 @@ type Report struct {
 	Kept     bool
 	Items    []Item
 
-	Bytes   int64         // data bytes restored, all items
+	// The totals count the file tree and each disk once: a disk's
+	// Container item is not added to them.
+	Bytes   int64         // data bytes restored
 	Files   uint64        // regular files restored
 	Disks   int           // disks of the snapshot
 	Restore time.Duration // sum of the items' restore times
@@ -176,6 +182,9 @@ func Run(ctx context.Context, r Repo, sn *repo.Snapshot, opts Options) (Report, 
 		}
 	}
 	for _, it := range rep.Items {
+		if it.Container {
+			continue
+		}
 		rep.Bytes += it.Bytes
 		rep.Files += it.Files
 		rep.Restore += it.Restore

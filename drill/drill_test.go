@@ -121,6 +121,14 @@ func TestDrill(t *testing.T) {
 			if rep.Disks != 1 || rep.Files != 4 || rep.Restore < d.Restore || rep.Total < rep.Restore+rep.Verify {
 				t.Errorf("report %+v", rep)
 			}
+			// The totals count the disk once, whatever --format adds.
+			if rep.Bytes != files.Bytes+d.Bytes || rep.Restore != files.Restore+d.Restore || rep.Verify != files.Verify+d.Verify {
+				t.Errorf("totals: bytes %d restore %v verify %v, want %d %v %v (the files and the raw disk)",
+					rep.Bytes, rep.Restore, rep.Verify, files.Bytes+d.Bytes, files.Restore+d.Restore, files.Verify+d.Verify)
+			}
+			if d.Container || (format != "" && !rep.Items[2].Container) {
+				t.Errorf("Container marks: raw %v, %s %v", d.Container, format, format != "" && rep.Items[2].Container)
+			}
 			if rep.SpaceNeeded < sn.Disks[0].DataBytes {
 				t.Errorf("space needed %d, less than the disk's data", rep.SpaceNeeded)
 			}

@@ -55,6 +55,11 @@ type Decision struct {
 	// Reasons say why it is kept ("daily 2026-11-20", "within 7d",
 	// "protected") or, for some removals, why it is removed ("older than 4w").
 	Reasons []string `json:"reasons,omitempty"`
+	// Guarded is set when the rules, or in Forget the ids given, would
+	// remove the snapshot but a guarantee keeps it: a protection, the
+	// minimum retention, or being the newest snapshot of its group. Reasons
+	// then name only the guarantees.
+	Guarded bool `json:"guarded,omitempty"`
 }
 
 // Keep returns the snapshots kept, in group order.
@@ -69,6 +74,20 @@ func (r *Result) filter(keep bool) []*repo.Snapshot {
 		for _, d := range g.Decisions {
 			if d.Keep == keep {
 				out = append(out, d.Snapshot)
+			}
+		}
+	}
+	return out
+}
+
+// Guarded returns the decisions of the snapshots that the rules or the ids
+// would remove but a guarantee keeps, in group order.
+func (r *Result) Guarded() []Decision {
+	var out []Decision
+	for _, g := range r.Groups {
+		for _, d := range g.Decisions {
+			if d.Guarded {
+				out = append(out, d)
 			}
 		}
 	}
@@ -90,7 +109,10 @@ func (r *Result) Refused() []*Group {
 const (
 	ReasonLastOfGroup = "last snapshot of its group"
 	ReasonProtected   = "protected"
-	reasonRefused     = "policy would remove every snapshot of its group"
+	// ReasonMinRetention begins the reason of a snapshot younger than the
+	// minimum retention: "min-retention (younger than 30d)".
+	ReasonMinRetention = "min-retention"
+	reasonRefused      = "policy would remove every snapshot of its group"
 )
 
 // GroupSnapshots splits snaps into groups by g, each sorted newest first
@@ -157,6 +179,7 @@ func Apply(snaps []*repo.Snapshot, p Policy, o Options) (*Result, error) {
 		applyGuarantees(g, o)
 		if !o.AllowEmpty && !g.Decisions[0].Keep {
 			g.Decisions[0].Keep = true
+			g.Decisions[0].Guarded = true
 			g.Decisions[0].Reasons = []string{ReasonLastOfGroup}
 		}
 	}
@@ -215,13 +238,14 @@ func applyGuarantees(g *Group, o Options) {
 			}
 		}
 		if !minCut.IsZero() && d.Snapshot.Time.After(minCut) {
-			why = append(why, "min-retention (younger than "+o.MinRetention.String()+")")
+			why = append(why, ReasonMinRetention+" (younger than "+o.MinRetention.String()+")")
 		}
 		if len(why) == 0 {
 			continue
 		}
 		if !d.Keep {
 			d.Keep = true
+			d.Guarded = true
 			d.Reasons = nil
 		}
 		d.Reasons = append(d.Reasons, why...)

@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -316,6 +317,41 @@ func TestForgetByID(t *testing.T) {
 	}
 	if _, err := Forget([]*repo.Snapshot{a}, []repo.ID{b.ID}, o); err == nil {
 		t.Error("Forget of an unknown id: no error")
+	}
+	var guarded []string
+	for _, d := range res.Guarded() {
+		guarded = append(guarded, d.Snapshot.Time.Format(time.RFC3339))
+	}
+	if want := []string{"2026-11-20T10:00:00Z", "2026-02-01T10:00:00Z"}; !slices.Equal(guarded, want) {
+		t.Errorf("Guarded() = %v, want %v", guarded, want)
+	}
+}
+
+// TestApplyGuarded: only snapshots the rules would remove are marked
+// Guarded; one kept by a rule and also protected is not.
+func TestApplyGuarded(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	a, b, c := snap(t, "2026-01-01T10:00:00Z"), snap(t, "2026-02-01T10:00:00Z"), snap(t, "2026-03-01T10:00:00Z", "x")
+	o := Options{Now: now, GroupBy: DefaultGroupBy, Protected: map[repo.ID]time.Time{a.ID: {}, b.ID: {}}}
+	res, err := Apply([]*repo.Snapshot{a, b, c}, Policy{Tags: []TagList{{"y"}}, Last: 2}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, d := range res.Guarded() {
+		got[d.Snapshot.Time.Format("2006-01")] = true
+	}
+	if want := map[string]bool{"2026-01": true}; !maps.Equal(got, want) {
+		t.Errorf("guarded %v, want %v (b is kept by last, a only by its protection)", got, want)
+	}
+	// The newest snapshot kept only because it is the newest is guarded too.
+	old := snap(t, "2025-12-01T10:00:00Z", "old")
+	res, err = Apply([]*repo.Snapshot{old, a, b}, Policy{Tags: []TagList{{"old"}}}, Options{Now: now, GroupBy: DefaultGroupBy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := res.Guarded(); len(g) != 1 || g[0].Snapshot != b || g[0].Reasons[0] != ReasonLastOfGroup {
+		t.Errorf("Guarded() = %+v, want the newest snapshot, kept as the last of its group", g)
 	}
 }
 

@@ -34,5 +34,8 @@
 //   - the newest snapshot of a group is never removed unless AllowEmpty.
 //
 // Every decision carries its reasons ("daily 2026-11-20", "within 7d",
-// "tag monthly", "protected", "min-retention (younger than 30d)", ...).
+// "tag monthly", "protected", "min-retention (younger than 30d)", ...). A
+// snapshot that the rules (or [Forget]'s ids) would remove but a guarantee
+// keeps is marked Guarded, so that a caller can tell "kept by the policy"
+// from "kept although asked to remove it".
 package retention

@@ -197,19 +197,19 @@ func (g *globalOptions) backupSummary(sn *repo.Snapshot, dryRun, files bool, cha
 	}
 	g.out.printf("%s: %s (%s stored)\n", verb, humanize.IBytes(s.DataAdded), humanize.IBytes(s.DataAddedPacked))
 	if files {
-		g.out.printf("Processed %d files", s.TotalFilesProcessed)
+		g.out.printf("Processed %s", count(s.TotalFilesProcessed, "file"))
 		if len(sn.Disks) > 0 {
-			g.out.printf(" and %d disk%s", len(sn.Disks), plural(len(sn.Disks)))
+			g.out.printf(" and %s", count(len(sn.Disks), "disk"))
 		}
 	} else {
-		g.out.printf("Processed %d disk%s", len(sn.Disks), plural(len(sn.Disks)))
+		g.out.printf("Processed %s", count(len(sn.Disks), "disk"))
 	}
 	g.out.printf(", %s in %s\n", humanize.IBytes(s.TotalBytesProcessed), elapsed.Round(time.Millisecond))
 	switch {
 	case dryRun:
 		g.out.printf("dry run: no snapshot saved\n")
 	case sn.Incomplete:
-		g.out.printf("snapshot %s saved, incomplete: %d source(s) could not be read\n", sn.ID.Str(), len(sn.Warnings))
+		g.out.printf("snapshot %s saved, incomplete: %s could not be read\n", sn.ID.Str(), count(len(sn.Warnings), "source"))
 	default:
 		g.out.printf("snapshot %s saved\n", sn.ID.Str())
 	}

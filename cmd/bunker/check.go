@@ -76,7 +76,7 @@ a problem.` + repoExitStatus(),
 					return err
 				}
 				if !res.OK() {
-					return withHint(fmt.Errorf("check found %d error(s) in repository %s", res.Errors(), r.Backend().Location()),
+					return withHint(fmt.Errorf("check found %s in repository %s", count(res.Errors(), "error"), r.Backend().Location()),
 						"restore what is intact, and back up the affected sources again so that new snapshots are whole")
 				}
 				return nil
@@ -102,9 +102,9 @@ func printCheck(w io.Writer, res *check.Result, quiet bool) error {
 	}
 	read := ""
 	if res.PacksRead > 0 {
-		read = fmt.Sprintf(", read %d packs", res.PacksRead)
+		read = fmt.Sprintf(", read %s", count(res.PacksRead, "pack"))
 	}
-	fmt.Fprintf(w, "checked %d snapshots, %d packs, %d blobs%s\n", res.Snapshots, res.Packs, res.Blobs, read)
+	fmt.Fprintf(w, "checked %s, %s, %s%s\n", count(res.Snapshots, "snapshot"), count(res.Packs, "pack"), count(res.Blobs, "blob"), read)
 	var err error
 	if res.OK() && res.Warnings() == 0 {
 		_, err = fmt.Fprintln(w, "no errors were found")

@@ -29,7 +29,9 @@ chunk with the snapshot. Every disk is restored to a sparse raw file (its
 whole-disk digest checked while writing) and re-read; --format vmdk or vhd
 also writes each disk into that container and verifies it, as a recovery to
 a hypervisor would. The restore time of each item is the recovery time to
-expect on this machine and storage; the verify time is reported apart.
+expect on this machine and storage; the verify time is reported apart. The
+total counts the files and each disk once: a disk's copy in --format is
+listed on its own line but not added again.
 
 --scratch DIR (default $TMPDIR) gets a new subdirectory, removed afterwards
 unless --keep. The drill refuses to start when the file system lacks the
@@ -118,8 +120,8 @@ func printDrill(w io.Writer, sn *repo.Snapshot, rep *drill.Report) error {
 	if err := table(w, []string{"item", "size", "data", "files", "restore", "verify", "result"}, rows); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "total: %d disk%s, %d files, %s of data: restore %s, verify %s, drill %s\n",
-		rep.Disks, plural(rep.Disks), rep.Files, humanize.IBytes(uint64(rep.Bytes)), drillDuration(rep.Restore), drillDuration(rep.Verify), drillDuration(rep.Total))
+	fmt.Fprintf(w, "total: %s, %s, %s of data: restore %s, verify %s, drill %s\n",
+		count(rep.Disks, "disk"), count(rep.Files, "file"), humanize.IBytes(uint64(rep.Bytes)), drillDuration(rep.Restore), drillDuration(rep.Verify), drillDuration(rep.Total))
 	if rep.Kept {
 		fmt.Fprintf(w, "kept the restored copy in %s\n", rep.Dir)
 	}

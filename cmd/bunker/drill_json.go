@@ -21,6 +21,7 @@ func (p drillProgress) Phase(item, phase string) {
 type drillItemJSON struct {
 	Name           string   `json:"name"`
 	Format         string   `json:"format,omitempty"`
+	Container      bool     `json:"container,omitempty"`
 	Path           string   `json:"path"`
 	Size           int64    `json:"size"`
 	Bytes          int64    `json:"bytes"`
@@ -38,7 +39,7 @@ func drillJSON(rep *drill.Report) map[string]any {
 	items := []drillItemJSON{}
 	for _, it := range rep.Items {
 		items = append(items, drillItemJSON{
-			Name: it.Name, Format: it.Format, Path: it.Path, Size: it.Size, Bytes: it.Bytes,
+			Name: it.Name, Format: it.Format, Container: it.Container, Path: it.Path, Size: it.Size, Bytes: it.Bytes,
 			Files: it.Files, Verified: it.Verified, Digest: it.Digest,
 			RestoreSeconds: it.Restore.Seconds(), VerifySeconds: it.Verify.Seconds(),
 			OK: it.OK(), Failures: it.Failures,

@@ -43,7 +43,7 @@ type incompleteError struct {
 }
 
 func (e *incompleteError) Error() string {
-	return fmt.Sprintf("snapshot %s saved, but %d source(s) could not be read", e.snapshot.Str(), e.failed)
+	return fmt.Sprintf("snapshot %s saved, but %s could not be read", e.snapshot.Str(), count(e.failed, "source"))
 }
 
 // hintError adds advice printed on a "bunker: hint:" line.

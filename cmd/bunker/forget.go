@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,8 +146,14 @@ type forgetJSON struct {
 	Groups      []forgetGroupJSON `json:"groups"`
 	Kept        int               `json:"kept"`
 	Removed     []string          `json:"removed"`
-	Refused     int               `json:"refused_groups"`
-	Prune       *pruneJSON        `json:"prune,omitempty"`
+	// Guarded lists the snapshots the policy or the ids would remove but a
+	// guarantee keeps (protection, minimum retention, newest of its group).
+	Guarded []string   `json:"guarded"`
+	Refused int        `json:"refused_groups"`
+	Prune   *pruneJSON `json:"prune,omitempty"`
+
+	byID    bool     // forget by id: a guarded snapshot is an error
+	reasons []string // the guarantees that kept the guarded snapshots
 }
 
 type forgetGroupJSON struct {
@@ -160,6 +167,7 @@ type forgetDecisionJSON struct {
 	ShortID string    `json:"short_id"`
 	Time    time.Time `json:"time"`
 	Keep    bool      `json:"keep"`
+	Guarded bool      `json:"guarded"`
 	Reasons []string  `json:"reasons"`
 }
 
@@ -195,9 +203,14 @@ Whatever the policy says:
   - the newest snapshot of a group is kept unless --allow-empty;
   - a group of which the policy would keep nothing is left alone (and the
     command exits 1) unless --allow-empty.
+A snapshot named by id that a guarantee keeps is an error: the others named
+are removed, then the command names the ones it kept, and why, and exits 1.
+A policy run that a guarantee stops from removing some snapshots says so
+and exits 0.
 
 --dry-run shows every snapshot with keep or remove and the reasons; it takes
-only a shared lock, so it runs while backups do.` + repoExitStatus(),
+only a shared lock, so it runs while backups do. It exits as the same
+command without --dry-run would.` + repoExitStatus(),
 		Example: `  bunker forget --keep-daily 7 --keep-weekly 5 --keep-monthly 12 --dry-run
   bunker forget --keep-within 30d --keep-tag monthly --prune
   bunker forget --keep-within 24h --keep-within-every 48h:4h --keep-tag bookmark --remove-older-than 4w
@@ -252,6 +265,7 @@ only a shared lock, so it runs while backups do.` + repoExitStatus(),
 					return err
 				}
 				doc := forgetDocument(res, dryRun)
+				doc.byID = !hasPolicy
 				if hasPolicy {
 					doc.Policy = policy.String()
 				}
@@ -271,8 +285,11 @@ only a shared lock, so it runs while backups do.` + repoExitStatus(),
 					return err
 				}
 				if n := len(res.Refused()); n > 0 {
-					return withHint(fmt.Errorf("forget refused %d group%s: %s", n, plural(n), res.Refused()[0].Refused),
+					return withHint(fmt.Errorf("forget refused %s: %s", count(n, "group"), res.Refused()[0].Refused),
 						"check the policy (a misspelt --keep-tag keeps nothing), or add --allow-empty to remove them")
+				}
+				if !hasPolicy {
+					return notForgotten(res, dryRun)
 				}
 				return nil
 			})
@@ -329,8 +346,65 @@ func removeSnapshots(ctx context.Context, r *repo.Repository, rm []*repo.Snapsho
 	return nil
 }
 
+// notForgotten is the error of a forget by id that kept some of the
+// snapshots named: "snapshot 1a2b3c4d not removed: protected", with hints
+// on how to lift each guarantee that applied.
+func notForgotten(res *retention.Result, dryRun bool) error {
+	kept := res.Guarded()
+	if len(kept) == 0 {
+		return nil
+	}
+	verb := "not removed"
+	if dryRun {
+		verb = "would not be removed"
+	}
+	var err error
+	if len(kept) == 1 {
+		d := kept[0]
+		err = fmt.Errorf("snapshot %s %s: %s", d.Snapshot.ID.Str(), verb, retention.FormatReasons(d.Reasons))
+	} else {
+		var l []string
+		for _, d := range kept {
+			l = append(l, d.Snapshot.ID.Str()+": "+retention.FormatReasons(d.Reasons))
+		}
+		total := len(res.Keep()) + len(res.Remove())
+		err = fmt.Errorf("%d of %s %s: %s", len(kept), count(total, "snapshot"), verb, strings.Join(l, "; "))
+	}
+	// The innermost hint prints last: wrap in reverse.
+	kinds := guaranteeKinds(kept)
+	slices.Reverse(kinds)
+	for _, r := range kinds {
+		switch {
+		case strings.HasPrefix(r, retention.ReasonProtected):
+			err = withHint(err, "'bunker unprotect SNAP' ends a protection")
+		case strings.HasPrefix(r, retention.ReasonMinRetention):
+			err = withHint(err, "the minimum retention period is a repository setting: see 'bunker config min-retention'")
+		}
+	}
+	return err
+}
+
+// guaranteeKinds returns the distinct guarantees behind the decisions, in
+// order of first appearance: "protected", "min-retention (younger than
+// 30d)", "last snapshot of its group" ("protected until ..." counts as
+// "protected").
+func guaranteeKinds(ds []retention.Decision) []string {
+	var out []string
+	for _, d := range ds {
+		for _, r := range d.Reasons {
+			if strings.HasPrefix(r, retention.ReasonProtected) {
+				r = retention.ReasonProtected
+			}
+			if !slices.Contains(out, r) {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
 func forgetDocument(res *retention.Result, dryRun bool) forgetJSON {
-	doc := forgetJSON{MessageType: "summary", DryRun: dryRun, Groups: []forgetGroupJSON{}, Removed: []string{}}
+	doc := forgetJSON{MessageType: "summary", DryRun: dryRun, Groups: []forgetGroupJSON{}, Removed: []string{}, Guarded: []string{}}
 	for _, grp := range res.Groups {
 		gj := forgetGroupJSON{Key: grp.Key, Refused: grp.Refused}
 		for _, d := range grp.Decisions {
@@ -338,11 +412,14 @@ func forgetDocument(res *retention.Result, dryRun bool) forgetJSON {
 			if reasons == nil {
 				reasons = []string{}
 			}
-			gj.Snapshots = append(gj.Snapshots, forgetDecisionJSON{ID: d.Snapshot.ID.String(), ShortID: d.Snapshot.ID.Str(), Time: d.Snapshot.Time, Keep: d.Keep, Reasons: reasons})
+			gj.Snapshots = append(gj.Snapshots, forgetDecisionJSON{ID: d.Snapshot.ID.String(), ShortID: d.Snapshot.ID.Str(), Time: d.Snapshot.Time, Keep: d.Keep, Guarded: d.Guarded, Reasons: reasons})
 			if d.Keep {
 				doc.Kept++
 			} else {
 				doc.Removed = append(doc.Removed, d.Snapshot.ID.String())
+			}
+			if d.Guarded {
+				doc.Guarded = append(doc.Guarded, d.Snapshot.ID.String())
 			}
 		}
 		if grp.Refused != "" {
@@ -350,6 +427,7 @@ func forgetDocument(res *retention.Result, dryRun bool) forgetJSON {
 		}
 		doc.Groups = append(doc.Groups, gj)
 	}
+	doc.reasons = guaranteeKinds(res.Guarded())
 	return doc
 }
 
@@ -378,7 +456,10 @@ func printForget(w io.Writer, doc forgetJSON) error {
 	if doc.DryRun {
 		verb = "would remove"
 	}
-	fmt.Fprintf(w, "\nkeep %d snapshot%s, %s %d\n", doc.Kept, plural(doc.Kept), verb, len(doc.Removed))
+	fmt.Fprintf(w, "\nkeep %s, %s %d\n", count(doc.Kept, "snapshot"), verb, len(doc.Removed))
+	if n := len(doc.Guarded); n > 0 && !doc.byID {
+		fmt.Fprintf(w, "%s that the policy would remove %s kept by a guarantee: %s\n", count(n, "snapshot"), isAre(n), strings.Join(doc.reasons, ", "))
+	}
 	if doc.Prune != nil {
 		fmt.Fprintln(w)
 		return printPrune(w, doc.Prune)

@@ -41,17 +41,20 @@ type lsJSON struct {
 func newLsCmd(g *globalOptions) *cobra.Command {
 	var (
 		filter snapshotFilter
-		long   bool
+		format lsFormat
 	)
 	cmd := &cobra.Command{
 		Use:   "ls SNAP [PATH | disk:NAME:pN[/PATH]]",
 		Short: "List the files or disks of a snapshot",
-		Long: `List the files of a snapshot, recursively from PATH (default: everything).
-Names that are not printable UTF-8 are shown quoted. For a disk snapshot,
+		Long: `List the files of a snapshot: PATH (default /) and everything below it, as
+restic's ls --recursive does. --long adds mode, owner, size (in bytes, or
+with --human-readable in KiB, MiB...) and modification time. Names that are
+not printable UTF-8 are shown quoted. For a disk snapshot,
 list its disks and their partitions; disk:NAME:pN[/PATH] lists the files of
 the file system in a partition (ext2/3/4, FAT, NTFS, XFS) without mounting it.` + repoExitStatus(),
 		Example: `  bunker ls latest
   bunker ls -l 4f3c2a1b /home/ann
+  bunker ls -l --human-readable latest /var/log
   bunker ls latest --json | jq -r '.nodes[].path'
   bunker ls -l latest disk:vm1:p1/etc`,
 		Args: rangeArgs(1, 2, "a snapshot and optionally a path"),
@@ -63,7 +66,7 @@ the file system in a partition (ext2/3/4, FAT, NTFS, XFS) without mounting it.` 
 					return err
 				}
 				if len(args) == 2 && strings.HasPrefix(args[1], "disk:") {
-					return g.lsDiskFS(ctx, r, sn, strings.TrimPrefix(args[1], "disk:"), long)
+					return g.lsDiskFS(ctx, r, sn, strings.TrimPrefix(args[1], "disk:"), format)
 				}
 				start := "/"
 				if len(args) == 2 {
@@ -82,17 +85,18 @@ the file system in a partition (ext2/3/4, FAT, NTFS, XFS) without mounting it.` 
 						return err
 					}
 				}
-				return g.out.document(doc, func(w io.Writer) error { return printLs(w, doc, long) })
+				return g.out.document(doc, func(w io.Writer) error { return printLs(w, doc, format) })
 			})
 		},
 	}
 	filter.addFlags(cmd.Flags())
-	cmd.Flags().BoolVarP(&long, "long", "l", false, "show mode, owner, size and mtime")
+	cmd.Flags().BoolVarP(&format.long, "long", "l", false, "show mode, owner, size and mtime")
+	cmd.Flags().BoolVar(&format.human, "human-readable", false, "with --long: sizes as 1.5 MiB rather than bytes")
 	return cmd
 }
 
 // lsDiskFS lists the files of a partition's file system.
-func (g *globalOptions) lsDiskFS(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, spec string, long bool) error {
+func (g *globalOptions) lsDiskFS(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, spec string, format lsFormat) error {
 	ds, err := parseDiskSpec(spec)
 	if err != nil {
 		return err
@@ -112,7 +116,7 @@ func (g *globalOptions) lsDiskFS(ctx context.Context, r *repo.Repository, sn *re
 	if err := collectFSNodes(fsys, orDefault(ds.path, "/"), &doc.Nodes); err != nil {
 		return fmt.Errorf("disk %s partition %d: %w", d.Name, ds.part, err)
 	}
-	return g.out.document(doc, func(w io.Writer) error { return printLs(w, doc, long) })
+	return g.out.document(doc, func(w io.Writer) error { return printLs(w, doc, format) })
 }
 
 func collectNodes(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, start string, out *[]nodeJSON) error {
@@ -173,8 +177,12 @@ func modeString(n *repo.Node) string {
 	return string(b)
 }
 
-func printLs(w io.Writer, doc lsJSON, long bool) error {
-	if !long {
+// lsFormat is how ls prints files: names only, or --long with sizes in
+// bytes or (--human-readable) in KiB, MiB...
+type lsFormat struct{ long, human bool }
+
+func printLs(w io.Writer, doc lsJSON, format lsFormat) error {
+	if !format.long {
 		for _, n := range doc.Nodes {
 			fmt.Fprintln(w, displayPath(n.Path))
 		}
@@ -185,8 +193,12 @@ func printLs(w io.Writer, doc lsJSON, long bool) error {
 			if n.LinkTarget != "" {
 				name += " -> " + displayPath(n.LinkTarget)
 			}
+			size := fmt.Sprint(n.Size)
+			if format.human {
+				size = humanize.IBytes(n.Size)
+			}
 			rows = append(rows, []string{n.Mode, orDefault(n.User, fmt.Sprint(n.UID)), orDefault(n.Group, fmt.Sprint(n.GID)),
-				fmt.Sprint(n.Size), n.ModTime.Local().Format(timeFormat), name})
+				size, n.ModTime.Local().Format(timeFormat), name})
 		}
 		if len(rows) > 0 {
 			if err := table(w, []string{"Mode", "User", "Group", "Size", "Modified", "Path"}, rows); err != nil {
@@ -194,18 +206,50 @@ func printLs(w io.Writer, doc lsJSON, long bool) error {
 			}
 		}
 	}
-	for _, d := range doc.Disks {
-		note := ""
+	return printDiskTables(w, doc.Disks, len(doc.Nodes) > 0)
+}
+
+// printDiskTables lists disks, then their partitions, as two tables
+// (after a blank line when something was printed before).
+func printDiskTables(w io.Writer, disks []diskJSON, after bool) error {
+	if len(disks) == 0 {
+		return nil
+	}
+	if after {
+		fmt.Fprintln(w)
+	}
+	header := []string{"Disk", "Format", "Size", "Data", "Source"}
+	var rows, parts [][]string
+	notes := false
+	for _, d := range disks {
+		var note []string
 		if d.CrashConsistent {
-			note += "  crash-consistent (read while in use)"
+			note = append(note, "crash-consistent (read while in use)")
 		}
 		if d.ChangedDuringRead {
-			note += "  changed while read"
+			note = append(note, "changed while read")
 		}
-		fmt.Fprintf(w, "disk:%s  %s  %s (%s data)  from %s%s\n", d.Name, d.Format, humanize.IBytes(uint64(d.Size)), humanize.IBytes(uint64(d.DataBytes)), d.Source, note)
+		notes = notes || len(note) > 0
+		rows = append(rows, []string{"disk:" + d.Name, d.Format, humanize.IBytes(uint64(d.Size)), humanize.IBytes(uint64(d.DataBytes)),
+			displayPath(d.Source), strings.Join(note, ", ")})
 		for _, p := range d.Partitions {
-			fmt.Fprintf(w, "disk:%s:p%d  start %d  %s  %s  %s\n", d.Name, p.Number, p.Start, humanize.IBytes(uint64(p.Size)), p.Type, orDefault(p.Filesystem, "-"))
+			parts = append(parts, []string{fmt.Sprintf("disk:%s:p%d", d.Name, p.Number), fmt.Sprint(p.Start), humanize.IBytes(uint64(p.Size)),
+				orDefault(p.Type, "-"), orDefault(p.Filesystem, "-")})
 		}
 	}
-	return nil
+	if notes {
+		header = append(header, "Notes")
+	} else {
+		for i := range rows {
+			rows[i] = rows[i][:len(header)]
+		}
+	}
+	if err := table(w, header, rows); err != nil {
+		return err
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	return table(w, []string{"Partition", "Start", "Size", "Type", "Filesystem"}, parts)
 }

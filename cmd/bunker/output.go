@@ -95,6 +95,36 @@ func table(w io.Writer, header []string, rows [][]string) error {
 	return tw.Flush()
 }
 
+// count formats a number and a noun in agreement with it: count(1,
+// "file") is "1 file", count(3, "file") "3 files", count(0, "file") "0
+// files". An irregular plural follows the noun: count(2, "directory",
+// "directories").
+func count[N ~int | ~int32 | ~int64 | ~uint | ~uint32 | ~uint64](n N, noun string, pluralNoun ...string) string {
+	return fmt.Sprintf("%d %s", n, nounFor(n, noun, pluralNoun...))
+}
+
+// nounFor is the noun alone, in agreement with n (see count).
+func nounFor[N ~int | ~int32 | ~int64 | ~uint | ~uint32 | ~uint64](n N, noun string, pluralNoun ...string) string {
+	if n == 1 {
+		return noun
+	}
+	if len(pluralNoun) > 0 {
+		return pluralNoun[0]
+	}
+	return noun + "s"
+}
+
+// plural is the suffix "s" unless n is 1 (prefer count).
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// isAre is "is" for 1, "are" otherwise.
+func isAre(n int) string { return nounFor(n, "is", "are") }
+
 // isTerminal reports whether w is a terminal.
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)

@@ -10,12 +10,21 @@ import (
 	"github.com/bunkerbackup/bunker/retention"
 )
 
+// repoSettingsJSON is the --json document of config. Every field is
+// always present; a setting that is not set is null.
 type repoSettingsJSON struct {
-	ID           string `json:"id"`
-	Version      int    `json:"version"`
-	Compression  string `json:"compression"`
-	MinRetention string `json:"min_retention"`
+	ID           string  `json:"id"`
+	Version      int     `json:"version"`
+	Compression  string  `json:"compression"`
+	MinRetention *string `json:"min_retention"`
 }
+
+// repoSettingsHelp describes the --json document of config.
+const repoSettingsHelp = `
+With --json the settings are one JSON object, every field always present:
+  {"id": "<64 hex digits>", "version": 1, "compression": "auto",
+   "min_retention": "30d"}
+min_retention is null when no minimum is set.`
 
 func newConfigMinRetentionCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
@@ -25,7 +34,8 @@ func newConfigMinRetentionCmd(g *globalOptions) *cobra.Command {
 younger than it is removed by 'bunker forget', by policy or by id. PERIOD is
 a duration such as 30d, 2w, 1y or 1m15d; 'off' removes the minimum.
 
-Setting it takes the exclusive lock and rewrites the repository config.` + repoExitStatus(),
+Setting it takes the exclusive lock, rewrites the repository config and
+prints the new settings (nothing with --quiet).` + repoSettingsHelp + repoExitStatus(),
 		Example: `  bunker config min-retention
   bunker config min-retention 30d
   bunker config min-retention off`,
@@ -51,6 +61,9 @@ Setting it takes the exclusive lock and rewrites the repository config.` + repoE
 				if err := r.SetMinRetention(ctx, period); err != nil {
 					return err
 				}
+				if g.Quiet && !g.JSON {
+					return nil
+				}
 				return printRepoSettings(g, r.Config())
 			})
 		},
@@ -58,7 +71,10 @@ Setting it takes the exclusive lock and rewrites the repository config.` + repoE
 }
 
 func printRepoSettings(g *globalOptions, c repo.Config) error {
-	doc := repoSettingsJSON{ID: c.ID, Version: c.Version, Compression: c.Compression, MinRetention: c.MinRetention}
+	doc := repoSettingsJSON{ID: c.ID, Version: c.Version, Compression: c.Compression}
+	if c.MinRetention != "" {
+		doc.MinRetention = &c.MinRetention
+	}
 	return g.out.document(doc, func(w io.Writer) error {
 		mr := c.MinRetention
 		if mr == "" {
@@ -76,7 +92,7 @@ func newRepoConfigCmd(g *globalOptions) *cobra.Command {
 		Use:   "config",
 		Short: "Show or change repository settings",
 		Long: `Show the repository settings, or change one with a subcommand
-(min-retention).` + repoExitStatus(),
+(min-retention).` + repoSettingsHelp + repoExitStatus(),
 		Example: `  bunker config
   bunker config --json
   bunker config min-retention 30d`,

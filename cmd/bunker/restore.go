@@ -190,13 +190,13 @@ func (g *globalOptions) restoreFiles(cmd *cobra.Command, r *repo.Repository, sn 
 			"total_duration": elapsed.Seconds(),
 		})
 	} else {
-		g.out.printf("restored snapshot %s to %s: %d files, %d dirs, %d symlinks, %d hard links, %s in %s\n",
-			sn.ID.Str(), o.target, stats.Files, stats.Dirs, stats.Symlinks, stats.Hardlinks, humanize.IBytes(stats.Bytes), elapsed.Round(time.Millisecond))
+		g.out.printf("restored snapshot %s to %s: %s, %s, %s, %s, %s in %s\n",
+			sn.ID.Str(), o.target, count(stats.Files, "file"), count(stats.Dirs, "dir"), count(stats.Symlinks, "symlink"), count(stats.Hardlinks, "hard link"), humanize.IBytes(stats.Bytes), elapsed.Round(time.Millisecond))
 		if stats.Skipped > 0 {
 			g.out.printf("left %d existing item%s alone (--overwrite %s)\n", stats.Skipped, plural(int(stats.Skipped)), ow)
 		}
 		if o.verify {
-			g.out.printf("verified %d files\n", stats.Verified)
+			g.out.printf("verified %s\n", count(stats.Verified, "file"))
 		}
 	}
 	return err
@@ -248,8 +248,8 @@ func (g *globalOptions) restoreFilesDryRun(cmd *cobra.Command, r *repo.Repositor
 		})
 		return err
 	}
-	g.out.printf("would restore snapshot %s to %s: %d files, %d dirs, %d symlinks, %d hard links, %d special, %s (dry run, nothing written)\n",
-		sn.ID.Str(), o.target, stats.Files, stats.Dirs, stats.Symlinks, stats.Hardlinks, stats.Special, humanize.IBytes(stats.Bytes))
+	g.out.printf("would restore snapshot %s to %s: %s, %s, %s, %s, %d special, %s (dry run, nothing written)\n",
+		sn.ID.Str(), o.target, count(stats.Files, "file"), count(stats.Dirs, "dir"), count(stats.Symlinks, "symlink"), count(stats.Hardlinks, "hard link"), stats.Special, humanize.IBytes(stats.Bytes))
 	if stats.Skipped > 0 {
 		g.out.printf("would leave %d existing item%s alone (--overwrite %s)\n", stats.Skipped, plural(int(stats.Skipped)), ow)
 	}

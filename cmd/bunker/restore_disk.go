@@ -165,8 +165,8 @@ func (g *globalOptions) restoreDisk(cmd *cobra.Command, r *repo.Repository, sn *
 		if !g.JSON {
 			vtime := time.Since(vbegin).Round(time.Millisecond)
 			if o.partition > 0 {
-				defer g.out.printf("verified %s: %d chunks and %s of holes match the snapshot (read %s in %s)\n",
-					o.to, vst.Chunks, humanize.IBytes(uint64(vst.HoleBytes)), humanize.IBytes(uint64(vst.BytesRead)), vtime)
+				defer g.out.printf("verified %s: %s and %s of holes match the snapshot (read %s in %s)\n",
+					o.to, count(vst.Chunks, "chunk"), humanize.IBytes(uint64(vst.HoleBytes)), humanize.IBytes(uint64(vst.BytesRead)), vtime)
 			} else {
 				defer g.out.printf("verified %s: whole-disk digest %s matches the snapshot (read %s in %s)\n",
 					o.to, shortStr(vst.Digest), humanize.IBytes(uint64(vst.BytesRead)), vtime)
@@ -199,8 +199,8 @@ func (g *globalOptions) restoreDisk(cmd *cobra.Command, r *repo.Repository, sn *
 		g.out.printf("restored %s of snapshot %s to %s (%s): %s, %s written, %s holes, in %s\n", what, sn.ID.Str(), o.to, o.target.name,
 			humanize.IBytes(uint64(length)), humanize.IBytes(uint64(stats.BytesWritten)), humanize.IBytes(uint64(stats.HoleBytes)), elapsed.Round(time.Millisecond))
 		if o.delta {
-			g.out.printf("delta: read %s of the target, %d of %d chunks differed, %d blocks of 4 KiB differed: %s written, %s of data in holes cleared\n",
-				humanize.IBytes(uint64(stats.BytesRead)), stats.ChunksWritten, stats.Chunks, stats.BlocksChanged,
+			g.out.printf("delta: read %s of the target, %d of %s differed, %s of 4 KiB differed: %s written, %s of data in holes cleared\n",
+				humanize.IBytes(uint64(stats.BytesRead)), stats.ChunksWritten, count(stats.Chunks, "chunk"), count(stats.BlocksChanged, "block"),
 				humanize.IBytes(uint64(stats.BytesWritten)), humanize.IBytes(uint64(stats.ZeroedBytes)))
 		}
 	}

@@ -48,8 +48,8 @@ func (g *globalOptions) restorePartitionFiles(ctx context.Context, r *repo.Repos
 			"files_restored": c.files, "dirs_restored": c.dirs, "symlinks": c.links, "files_failed": c.failed,
 			"bytes_restored": c.bytes, "total_duration": time.Since(start).Seconds()})
 	} else {
-		g.out.printf("restored files of %s of snapshot %s to %s: %d files, %d dirs, %d symlinks, %s in %s\n", what, sn.ID.Str(), o.target,
-			c.files, c.dirs, c.links, humanize.IBytes(c.bytes), time.Since(start).Round(time.Millisecond))
+		g.out.printf("restored files of %s of snapshot %s to %s: %s, %s, %s, %s in %s\n", what, sn.ID.Str(), o.target,
+			count(c.files, "file"), count(c.dirs, "dir"), count(c.links, "symlink"), humanize.IBytes(c.bytes), time.Since(start).Round(time.Millisecond))
 	}
 	if c.failed > 0 {
 		return fmt.Errorf("could not restore %d item%s of %s", c.failed, plural(c.failed), what)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bunkerbackup/bunker/prune"
 	"github.com/bunkerbackup/bunker/repo"
@@ -51,12 +52,22 @@ encryption, and how much 'bunker prune' would free.` + repoExitStatus(),
 				if err != nil {
 					return err
 				}
-				st, err := check.ComputeStats(ctx, r, list)
-				if err != nil {
+				// Both walk the snapshots' trees; they only read, so they
+				// run side by side.
+				var (
+					st   *check.Stats
+					plan *prune.Plan
+				)
+				wg, wctx := errgroup.WithContext(ctx)
+				wg.Go(func() (err error) {
+					st, err = check.ComputeStats(wctx, r, list)
 					return err
-				}
-				plan, err := prune.NewPlan(ctx, r, prune.Options{MaxUnused: prune.DefaultMaxUnused})
-				if err != nil {
+				})
+				wg.Go(func() (err error) {
+					plan, err = prune.NewPlan(wctx, r, prune.Options{MaxUnused: prune.DefaultMaxUnused})
+					return err
+				})
+				if err := wg.Wait(); err != nil {
 					return err
 				}
 				s := statsJSON{
@@ -77,6 +88,14 @@ encryption, and how much 'bunker prune' would free.` + repoExitStatus(),
 	return cmd
 }
 
+// blobCounts says "12 data and 3 tree blobs", "1 data blob and 1 tree blob".
+func blobCounts(b check.BlobStats) string {
+	if b.DataBlobs == 1 || b.TreeBlobs == 1 {
+		return count(b.DataBlobs, "data blob") + " and " + count(b.TreeBlobs, "tree blob")
+	}
+	return fmt.Sprintf("%d data and %d tree blobs", b.DataBlobs, b.TreeBlobs)
+}
+
 func printStats(w io.Writer, s statsJSON) error {
 	ratio := 0.0
 	if s.Repository.StoredBytes > 0 {
@@ -86,9 +105,9 @@ func printStats(w io.Writer, s statsJSON) error {
 	rows := [][]string{
 		{"snapshots:", fmt.Sprint(s.Snapshots)},
 		{"logical size:", b(s.LogicalBytes)},
-		{"referenced:", fmt.Sprintf("%s in %d data and %d tree blobs, %s stored", b(s.Referenced.PlainBytes), s.Referenced.DataBlobs, s.Referenced.TreeBlobs, b(s.Referenced.StoredBytes))},
-		{"unique data:", fmt.Sprintf("%s in %d data and %d tree blobs", b(s.Repository.PlainBytes), s.Repository.DataBlobs, s.Repository.TreeBlobs)},
-		{"stored:", fmt.Sprintf("%s (%d blobs compressed)", b(s.Repository.StoredBytes), s.Repository.Compressed)},
+		{"referenced:", fmt.Sprintf("%s in %s, %s stored", b(s.Referenced.PlainBytes), blobCounts(s.Referenced), b(s.Referenced.StoredBytes))},
+		{"unique data:", fmt.Sprintf("%s in %s", b(s.Repository.PlainBytes), blobCounts(s.Repository))},
+		{"stored:", fmt.Sprintf("%s (%s compressed)", b(s.Repository.StoredBytes), count(s.Repository.Compressed, "blob"))},
 		{"pack files:", fmt.Sprintf("%d, %s", s.Packs, b(s.PackBytes))},
 		{"unused data:", fmt.Sprintf("%s (prune would free %s)", b(uint64(s.UnusedBytes)), b(uint64(max(s.PruneFrees, 0))))},
 		{"space saving:", fmt.Sprintf("%.2fx (logical size / stored)", ratio)},
