@@ -13,11 +13,23 @@
 // cut short by a crash is terminated before the next append and skipped
 // (and counted) when reading.
 //
-// Everything except [Log] is a pure function: the current time is passed in.
+// # Records in the repository
+//
+// The same records are also stored in the repository a run used (package
+// repo, history/ files), so every host sees what ran against it. Each
+// record carries a random [Record.ID] and the [Record.Host] it ran on; a
+// record can be read twice (from the local file and the repository, or
+// from two repository files after an interrupted compaction), and [Merge]
+// keeps one per id.
+//
+// Everything except [Log] and [NewID] is a pure function: the current time
+// is passed in.
 package history
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,6 +75,12 @@ var Statuses = []Status{StatusSuccess, StatusPartial, StatusFailed, StatusSkippe
 
 // Record is one run.
 type Record struct {
+	// ID is random and unique to the record (NewID): the same record read
+	// from two places is shown once. Records written before ids existed
+	// have none.
+	ID string
+	// Host is the host the run ran on ("" in records that predate it).
+	Host   string
 	Kind   Kind
 	Job    string // "" for runs outside a job
 	Target string // repository, snapshot or path the run acted on
@@ -90,6 +108,8 @@ func (r Record) Elapsed() time.Duration {
 
 // recordJSON is the line format. Field names are stable.
 type recordJSON struct {
+	ID        string   `json:"id,omitempty"`
+	Host      string   `json:"host,omitempty"`
 	Kind      Kind     `json:"kind"`
 	Job       string   `json:"job,omitempty"`
 	Target    string   `json:"target,omitempty"`
@@ -121,6 +141,24 @@ func validStatus(s Status) bool {
 	return false
 }
 
+// NewID returns a new random record id: 128 bits as 32 hex digits.
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("history: read random id: %v", err)) // crypto/rand never fails on supported systems
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// maxDuration bounds the duration of a run (about 31 years).
+const maxDuration = 1e9 * time.Second
+
+// maxID and maxHost bound the id and host of a record.
+const (
+	maxID   = 128
+	maxHost = 255
+)
+
 // maxLine bounds a history line; longer errors are shortened on append.
 const maxLine = 64 << 10
 
@@ -140,11 +178,19 @@ func (r Record) Validate() error {
 		return errors.New("record ends before it starts")
 	case r.Bytes < 0 || r.Snapshots < 0 || r.Duration < 0:
 		return errors.New("record has a negative count")
+	case r.Duration > maxDuration || !r.End.IsZero() && r.End.Sub(r.Start) > maxDuration:
+		return errors.New("record duration out of range")
 	case r.Start.Year() < 1 || r.Start.Year() > 9999 || r.End.Year() > 9999:
 		return errors.New("record time out of range")
+	case len(r.ID) > maxID || strings.ContainsFunc(r.ID, notPrintable):
+		return errors.New("record has an invalid id")
+	case len(r.Host) > maxHost || strings.ContainsFunc(r.Host, notPrintable):
+		return errors.New("record has an invalid host")
 	}
 	return nil
 }
+
+func notPrintable(r rune) bool { return r < ' ' || r == 0x7f }
 
 // MarshalJSON encodes the line format: times in RFC 3339 with nanoseconds,
 // the duration in seconds.
@@ -155,7 +201,7 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	}
 	secs := math.Round(d.Seconds()*1000) / 1000
 	j := recordJSON{
-		Kind: r.Kind, Job: r.Job, Target: r.Target,
+		ID: r.ID, Host: r.Host, Kind: r.Kind, Job: r.Job, Target: r.Target,
 		Start: r.Start.Format(time.RFC3339Nano), Duration: &secs,
 		Status: r.Status, Bytes: r.Bytes, Snapshot: r.Snapshot,
 		Snapshots: r.Snapshots, Error: r.Error,
@@ -178,6 +224,7 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 func (r *Record) fromJSON(j *recordJSON) error {
 	var out Record
 	var err error
+	out.ID, out.Host = j.ID, j.Host
 	out.Kind, out.Job, out.Target, out.Status = j.Kind, j.Job, j.Target, j.Status
 	out.Bytes, out.Snapshot, out.Snapshots, out.Error = j.Bytes, j.Snapshot, j.Snapshots, j.Error
 	if out.Start, err = time.Parse(time.RFC3339Nano, j.Start); err != nil {
@@ -189,7 +236,7 @@ func (r *Record) fromJSON(j *recordJSON) error {
 		}
 	}
 	if j.Duration != nil {
-		if math.IsNaN(*j.Duration) || *j.Duration < 0 || *j.Duration > 1e9 {
+		if math.IsNaN(*j.Duration) || *j.Duration < 0 || *j.Duration > maxDuration.Seconds() {
 			return fmt.Errorf("duration %v out of range", *j.Duration)
 		}
 		out.Duration = time.Duration(*j.Duration * float64(time.Second))
@@ -226,6 +273,16 @@ func ParseLine(line []byte) (Record, error) {
 // FormatLine encodes a record as one line including the newline. Long
 // errors are shortened so a line stays bounded.
 func FormatLine(r Record) ([]byte, error) {
+	b, err := FormatRecord(r)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// FormatRecord encodes a record as the JSON object of its line, without
+// the newline: the form stored in the repository.
+func FormatRecord(r Record) ([]byte, error) {
 	if r.Duration == 0 && !r.End.IsZero() {
 		r.Duration = r.End.Sub(r.Start)
 	}
@@ -242,7 +299,7 @@ func FormatLine(r Record) ([]byte, error) {
 	if len(b) >= maxLine {
 		return nil, errors.New("history record too long")
 	}
-	return append(b, '\n'), nil
+	return b, nil
 }
 
 // Query selects records.

@@ -193,6 +193,7 @@ func TestParseSince(t *testing.T) {
 func sample() []Record {
 	a := rec(KindBackup, "nightly", t0, 95*time.Second, StatusSuccess)
 	a.Bytes, a.Snapshot, a.Snapshots = 3<<20, "a1b2c3d4e5f6a7b8", 12
+	a.ID, a.Host = "5f0c9d2e8b7a61430f1e2d3c4b5a6978", "web1"
 	b := rec(KindJob, "nightly", t0.Add(24*time.Hour), 3*time.Second, StatusFailed)
 	b.Error = "open repository /srv/repo: permission denied\nhint: run as root"
 	c := rec(KindJob, "disks", t0.Add(-time.Hour), 2*time.Hour, StatusPartial)
@@ -218,11 +219,27 @@ func TestRender(t *testing.T) {
 	if err := WriteCSV(&b, recs); err != nil {
 		t.Fatal(err)
 	}
-	wantCSV := `kind,job,target,start,end,duration_seconds,status,bytes,snapshot,snapshots,error
+	b.Reset()
+	if err := WriteHostTable(&b, recs, time.UTC); err != nil {
+		t.Fatal(err)
+	}
+	wantHostTable := `START                HOST  KIND    JOB      STATUS   DURATION  BYTES    SNAPSHOT  TARGET       ERROR
+2026-11-21 02:00:00  -     job     nightly  failed   3s        -        -         /srv/repo    open repository /srv/repo: permission denied
+2026-11-20 02:00:00  web1  backup  nightly  success  1m35s     3.0 MiB  a1b2c3d4  /srv/repo
+2026-11-20 01:00:00  -     job     disks    partial  2h00m     -        -         disk, "vm1"
+`
+	if b.String() != wantHostTable {
+		t.Errorf("host table:\n%s\nwant:\n%s", b.String(), wantHostTable)
+	}
+	b.Reset()
+	if err := WriteCSV(&b, recs); err != nil {
+		t.Fatal(err)
+	}
+	wantCSV := `kind,job,target,start,end,duration_seconds,status,bytes,snapshot,snapshots,error,host,id
 job,nightly,/srv/repo,2026-11-21T02:00:00Z,2026-11-21T02:00:03Z,3.000,failed,0,,0,"open repository /srv/repo: permission denied
-hint: run as root"
-backup,nightly,/srv/repo,2026-11-20T02:00:00Z,2026-11-20T02:01:35Z,95.000,success,3145728,a1b2c3d4e5f6a7b8,12,
-job,disks,"disk, ""vm1""",2026-11-20T01:00:00Z,2026-11-20T03:00:00Z,7200.000,partial,0,,0,
+hint: run as root",,
+backup,nightly,/srv/repo,2026-11-20T02:00:00Z,2026-11-20T02:01:35Z,95.000,success,3145728,a1b2c3d4e5f6a7b8,12,,web1,5f0c9d2e8b7a61430f1e2d3c4b5a6978
+job,disks,"disk, ""vm1""",2026-11-20T01:00:00Z,2026-11-20T03:00:00Z,7200.000,partial,0,,0,,,
 `
 	if b.String() != wantCSV {
 		t.Errorf("csv:\n%s\nwant:\n%s", b.String(), wantCSV)
@@ -232,7 +249,8 @@ job,disks,"disk, ""vm1""",2026-11-20T01:00:00Z,2026-11-20T03:00:00Z,7200.000,par
 		t.Fatal(err)
 	}
 	var back []Record
-	if err := json.Unmarshal(b.Bytes(), &back); err != nil || len(back) != 3 || back[1].Snapshot != "a1b2c3d4e5f6a7b8" {
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil || len(back) != 3 || back[1].Snapshot != "a1b2c3d4e5f6a7b8" ||
+		back[1].ID != "5f0c9d2e8b7a61430f1e2d3c4b5a6978" || back[1].Host != "web1" || !strings.Contains(b.String(), `"id":"5f0c9d2e8b7a61430f1e2d3c4b5a6978","host":"web1","kind":"backup"`) {
 		t.Errorf("json: %v %+v\n%s", err, back, b.String())
 	}
 	b.Reset()
@@ -367,6 +385,8 @@ func FuzzParseLine(f *testing.F) {
 	f.Add([]byte(`{"kind":"job","start":"2026-11-20T02:00:00Z","status":"success","duration":1e308}`))
 	f.Add([]byte(`{"kind":"drill","start":"0001-01-01T00:00:00Z","end":"9999-12-31T23:59:59Z","status":"skipped"}`))
 	f.Add([]byte("\xff\xfe{"))
+	f.Add([]byte(`{"id":"00112233445566778899aabbccddeeff","host":"web1","kind":"check","start":"2026-11-20T02:00:00Z","status":"failed"}`))
+	f.Add([]byte(`{"id":"a\u0000b","kind":"check","start":"2026-11-20T02:00:00Z","status":"failed"}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		r, err := ParseLine(line)
 		if err != nil {
@@ -381,7 +401,7 @@ func FuzzParseLine(f *testing.F) {
 		if err != nil {
 			t.Fatalf("formatted record does not parse: %v\n%s", err, out)
 		}
-		if r2.Kind != r.Kind || r2.Status != r.Status || !r2.Start.Equal(r.Start) || r2.Job != r.Job {
+		if r2.Kind != r.Kind || r2.Status != r.Status || !r2.Start.Equal(r.Start) || r2.Job != r.Job || r2.ID != r.ID || r2.Host != r.Host {
 			t.Fatalf("round trip changed the record: %+v -> %+v", r, r2)
 		}
 	})

@@ -16,6 +16,8 @@ import (
 // use by many processes.
 type Log struct {
 	path string
+	// Host is written into appended records that name no host.
+	Host string
 }
 
 // Open returns the log at path; nothing is touched until the first call.
@@ -25,10 +27,17 @@ func Open(path string) *Log { return &Log{path: path} }
 func (l *Log) Path() string { return l.path }
 
 // Append writes one record: O_APPEND, an exclusive flock, one write, fsync.
-// The file and its directory are created (0600 and 0700) when missing.
+// The file and its directory are created (0600 and 0700) when missing. A
+// record without an id gets a new one, and one without a host gets l.Host.
 func (l *Log) Append(ctx context.Context, r Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if r.ID == "" {
+		r.ID = NewID()
+	}
+	if r.Host == "" {
+		r.Host = l.Host
 	}
 	line, err := FormatLine(r)
 	if err != nil {

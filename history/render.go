@@ -16,11 +16,27 @@ import (
 
 // WriteTable writes records as an aligned table, times in loc.
 func WriteTable(w io.Writer, recs []Record, loc *time.Location) error {
+	return writeTable(w, recs, loc, false)
+}
+
+// WriteHostTable is WriteTable with a HOST column, for records of several
+// hosts (a repository's history).
+func WriteHostTable(w io.Writer, recs []Record, loc *time.Location) error {
+	return writeTable(w, recs, loc, true)
+}
+
+func writeTable(w io.Writer, recs []Record, loc *time.Location, host bool) error {
 	if loc == nil {
 		loc = time.Local
 	}
 	tw := newTable(w)
-	fmt.Fprintln(tw, "START\tKIND\tJOB\tSTATUS\tDURATION\tBYTES\tSNAPSHOT\tTARGET\tERROR")
+	hostCol := func(s string) string {
+		if host {
+			return s + "\t"
+		}
+		return ""
+	}
+	fmt.Fprintln(tw, "START\t"+hostCol("HOST")+"KIND\tJOB\tSTATUS\tDURATION\tBYTES\tSNAPSHOT\tTARGET\tERROR")
 	for _, r := range recs {
 		snap := r.Snapshot
 		if len(snap) > 8 {
@@ -30,8 +46,8 @@ func WriteTable(w io.Writer, recs []Record, loc *time.Location) error {
 		if r.Bytes > 0 {
 			bytes = humanize.IBytes(uint64(r.Bytes))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			r.Start.In(loc).Format("2006-01-02 15:04:05"), r.Kind, dash(r.Job), r.Status,
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			r.Start.In(loc).Format("2006-01-02 15:04:05"), hostCol(dash(oneLine(r.Host, 30))), r.Kind, dash(r.Job), r.Status,
 			FormatDuration(r.Elapsed()), dash(bytes), dash(snap), dash(oneLine(r.Target, 40)), oneLine(r.Error, 80))
 	}
 	return tw.Flush()
@@ -107,7 +123,7 @@ func FormatDuration(d time.Duration) string {
 }
 
 // CSVHeader is the first row of WriteCSV.
-var CSVHeader = []string{"kind", "job", "target", "start", "end", "duration_seconds", "status", "bytes", "snapshot", "snapshots", "error"}
+var CSVHeader = []string{"kind", "job", "target", "start", "end", "duration_seconds", "status", "bytes", "snapshot", "snapshots", "error", "host", "id"}
 
 // WriteCSV writes records as RFC 4180 CSV with a header row; times are
 // RFC 3339 in UTC.
@@ -125,6 +141,7 @@ func WriteCSV(w io.Writer, recs []Record) error {
 			string(r.Kind), r.Job, r.Target, r.Start.UTC().Format(time.RFC3339), end,
 			strconv.FormatFloat(r.Elapsed().Seconds(), 'f', 3, 64), string(r.Status),
 			strconv.FormatInt(r.Bytes, 10), r.Snapshot, strconv.Itoa(r.Snapshots), r.Error,
+			r.Host, r.ID,
 		}
 		if err := cw.Write(row); err != nil {
 			return err

@@ -244,6 +244,7 @@ func (r *Runner) lastGood(ctx context.Context, job string, kind history.Kind) ti
 }
 
 func (r *Runner) append(ctx context.Context, out *Outcome, rec history.Record) {
+	rec.ID = history.NewID() // the same id wherever the caller stores the record too
 	out.Records = append(out.Records, rec)
 	if r.History == nil {
 		return

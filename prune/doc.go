@@ -11,7 +11,11 @@
 //  2. write the new index (every kept and new pack) superseding all old
 //     index files;
 //  3. remove the old index files;
-//  4. remove the repacked, unused and unindexed packs.
+//  4. remove the repacked, unused and unindexed packs;
+//  5. housekeeping that no snapshot depends on: when there are more than
+//     [HistoryCompactAt] history files, write one file with all their
+//     records and then remove the files merged into it; remove temporary
+//     files older than [backend.StaleTempAge] that killed writers left behind.
 //
 // Nothing old is removed before everything new is stored, so an
 // interruption at any point leaves a repository that check accepts (at

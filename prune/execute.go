@@ -21,6 +21,15 @@ type Result struct {
 	BytesDeleted       int64 `json:"bytes_deleted"`
 	BlobsCopied        int   `json:"blobs_copied"`
 	SnapshotsReachable int   `json:"snapshots"`
+
+	// HistoryFilesMerged history files were merged into one file of
+	// HistoryRecords records; HistoryFilesDamaged could not be read and
+	// were left alone (check reports them).
+	HistoryFilesMerged  int   `json:"history_files_merged"`
+	HistoryRecords      int   `json:"history_records"`
+	HistoryFilesDamaged int   `json:"history_files_damaged,omitempty"`
+	TempFilesRemoved    int   `json:"temp_files_removed"`
+	TempBytesRemoved    int64 `json:"temp_bytes_removed"`
 }
 
 // Execute carries out the plan (see the package documentation for the
@@ -35,14 +44,27 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	}
 	p.executed = true
 	res := &Result{SnapshotsReachable: p.Snapshots}
-	if p.noOp {
-		return res, nil
+	if !p.noOp {
+		if err := p.prunePacks(ctx, res); err != nil {
+			return res, err
+		}
 	}
+	// 5. History files and temporary files, which no snapshot needs.
+	if err := p.compactHistory(ctx, res); err != nil {
+		return res, fmt.Errorf("prune: merge history files: %w", err)
+	}
+	if err := p.removeTemp(ctx, res); err != nil {
+		return res, fmt.Errorf("prune: %w", err)
+	}
+	return res, nil
+}
 
+// prunePacks carries out steps 1 to 4 of the package documentation.
+func (p *Plan) prunePacks(ctx context.Context, res *Result) error {
 	// 1. New packs with the used blobs of the packs to repack.
 	newPacks, err := p.repack(ctx, res)
 	if err != nil {
-		return res, fmt.Errorf("prune: repack: %w", err)
+		return fmt.Errorf("prune: repack: %w", err)
 	}
 
 	// 2. The new index: every kept pack with all its entries (a kept pack's
@@ -74,7 +96,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	for _, f := range files {
 		id, err := p.r.SaveIndexFile(ctx, f)
 		if err != nil {
-			return res, fmt.Errorf("prune: %w", err)
+			return fmt.Errorf("prune: %w", err)
 		}
 		written[id] = true
 		res.IndexFilesWritten++
@@ -83,7 +105,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 
 	// Deleting is safe only while the exclusive lock is ours.
 	if err := p.r.LockErr(); err != nil {
-		return res, fmt.Errorf("prune: %w", err)
+		return fmt.Errorf("prune: %w", err)
 	}
 
 	// 3. The old index files.
@@ -93,7 +115,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 			continue // an identical file was written again
 		}
 		if err := p.r.Backend().Remove(ctx, backend.Handle{Type: backend.IndexFile, Name: id.String()}); err != nil && !errors.Is(err, backend.ErrNotExist) {
-			return res, fmt.Errorf("prune: remove index %s: %w", id.Str(), err)
+			return fmt.Errorf("prune: remove index %s: %w", id.Str(), err)
 		}
 		res.IndexFilesRemoved++
 		p.prog.Done(1)
@@ -101,7 +123,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 
 	// 4. The packs nothing references any more.
 	if err := p.r.LockErr(); err != nil {
-		return res, fmt.Errorf("prune: %w", err)
+		return fmt.Errorf("prune: %w", err)
 	}
 	var remove []Pack
 	remove = append(remove, p.Delete...)
@@ -129,9 +151,9 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 		}
 	}
 	if err != nil {
-		return res, fmt.Errorf("prune: %w", err)
+		return fmt.Errorf("prune: %w", err)
 	}
-	return res, nil
+	return nil
 }
 
 // loadedPack is a pack read whole with the blobs to copy out of it.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bunkerbackup/bunker/repo"
 	"github.com/bunkerbackup/bunker/repo/backend"
@@ -89,6 +90,9 @@ type Options struct {
 	// zero Limit repacks every partly used pack.
 	MaxUnused Limit
 	Progress  Progress
+	// Now is the current time, for the age of temporary files (zero =
+	// time.Now()).
+	Now time.Time
 }
 
 // Action is what the plan does with a pack.
@@ -140,19 +144,31 @@ type Plan struct {
 	UnusedAfter  int64 `json:"unused_after"`  // unused bytes left in kept packs
 	MaxUnused    Limit `json:"-"`
 
-	r           *repo.Repository
-	prog        Progress
-	byPack      map[repo.ID][]repo.PackedBlob
-	keepPacks   []repo.ID
-	copyFrom    map[repo.ID][]repo.PackedBlob // repacked pack -> blobs to copy
-	indexFiles  []repo.ID                     // every index file, superseded by the new index
-	noOp        bool
-	executed    bool
-	executeLock sync.Mutex
+	// HistoryFiles is the number of history files; above HistoryCompactAt
+	// they are merged into one (CompactHistory).
+	HistoryFiles   int  `json:"history_files"`
+	CompactHistory bool `json:"compact_history"`
+	// TempFiles and TempBytes are the temporary files older than
+	// backend.StaleTempAge that killed writers left behind; they are
+	// removed.
+	TempFiles int   `json:"temp_files"`
+	TempBytes int64 `json:"temp_bytes"`
+
+	r            *repo.Repository
+	prog         Progress
+	byPack       map[repo.ID][]repo.PackedBlob
+	keepPacks    []repo.ID
+	copyFrom     map[repo.ID][]repo.PackedBlob // repacked pack -> blobs to copy
+	indexFiles   []repo.ID                     // every index file, superseded by the new index
+	historyFiles []repo.ID                     // history files to merge
+	temps        []backend.TempFile            // temporary files to remove
+	noOp         bool                          // no pack to delete or repack, nothing to drop from the index
+	executed     bool
+	executeLock  sync.Mutex
 }
 
 // Empty reports whether there is nothing to do.
-func (p *Plan) Empty() bool { return p.noOp }
+func (p *Plan) Empty() bool { return p.noOp && !p.CompactHistory && len(p.temps) == 0 }
 
 type blobKey struct {
 	t  repo.BlobType
@@ -357,6 +373,13 @@ func NewPlan(ctx context.Context, r *repo.Repository, opts Options) (*Plan, erro
 	p.BytesFreed = removed - p.BytesRewrite
 	// Nothing to do when no pack goes and the index has nothing to drop.
 	p.noOp = len(p.Delete) == 0 && len(p.Repack) == 0 && len(p.MissingPacks) == 0
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if err := p.planHousekeeping(ctx, now); err != nil {
+		return nil, fmt.Errorf("plan prune: %w", err)
+	}
 	return p, nil
 }
 
@@ -480,6 +503,12 @@ func (p *Plan) String() string {
 	fmt.Fprintf(&b, "bytes to rewrite:   %s\n", humanize.IBytes(uint64(p.BytesRewrite)))
 	fmt.Fprintf(&b, "bytes freed:        %s of %s\n", humanize.IBytes(uint64(max(p.BytesFreed, 0))), humanize.IBytes(uint64(p.RepositorySize)))
 	fmt.Fprintf(&b, "unused after prune: %s (max-unused %s)\n", humanize.IBytes(uint64(p.UnusedAfter)), p.MaxUnused)
+	if p.CompactHistory {
+		fmt.Fprintf(&b, "history files:      %d (to merge into one)\n", p.HistoryFiles)
+	}
+	if p.TempFiles > 0 {
+		fmt.Fprintf(&b, "temporary files:    %d (%s, left by interrupted writers, to remove)\n", p.TempFiles, humanize.IBytes(uint64(p.TempBytes)))
+	}
 	return b.String()
 }
 

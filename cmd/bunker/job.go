@@ -60,8 +60,11 @@ func stateDir() string {
 	return history.StateDir(os.Geteuid(), os.Getenv("XDG_STATE_HOME"), home)
 }
 
+// historyLog is the local history file; its records name this host.
 func historyLog() *history.Log {
-	return history.Open(filepath.Join(stateDir(), history.FileName))
+	l := history.Open(filepath.Join(stateDir(), history.FileName))
+	l.Host, _ = os.Hostname()
+	return l
 }
 
 func newJobCmd(g *globalOptions) *cobra.Command {
@@ -208,6 +211,8 @@ A disabled job does nothing and says so.` + repoExitStatus(helpPartial),
 				Report:   func(msg string) { g.out.verbosef(1, "%s", msg) },
 			}
 			out := runner.Run(cmd.Context(), j)
+			// The run's records go to the repository it used as well.
+			g.saveRepoHistory(cmd.Context(), jr.r, out.Records)
 			for _, h := range out.Hooks {
 				if h.Err != nil {
 					g.out.warn("hook", h.Hook.Command, fmt.Errorf("%v%s", h.Err, indentOutput(h.Output)))

@@ -55,6 +55,9 @@ func (g *globalOptions) openRepo(ctx context.Context) (*repo.Repository, error) 
 		return nil, err
 	}
 	g.out.verbosef(1, "opened repository %s", be.Location())
+	if g.opened == nil {
+		g.opened = r
+	}
 	return r, nil
 }
 

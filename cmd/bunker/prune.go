@@ -41,7 +41,11 @@ prune holds the exclusive lock. It writes the new packs and the new index
 before it deletes anything, so an interruption at any point leaves a
 repository that 'bunker check' accepts, and running prune again finishes the
 job. --dry-run prints the plan: packs to delete and to rewrite, bytes freed
-and bytes to rewrite (-v lists the packs); it takes only a shared lock.` + repoExitStatus(),
+and bytes to rewrite (-v lists the packs); it takes only a shared lock.
+
+prune also merges the run history files (history/) into one when there are
+more than 16, and removes temporary files older than an hour that
+interrupted writers left behind.` + repoExitStatus(),
 		Example: `  bunker prune --dry-run
   bunker prune
   bunker prune --max-unused 0%       # rewrite every partly used pack
@@ -125,5 +129,14 @@ func printPrune(w io.Writer, doc *pruneJSON) error {
 		res.PacksDeleted, plural(res.PacksDeleted), humanize.IBytes(uint64(res.BytesDeleted)),
 		res.PacksWritten, plural(res.PacksWritten), humanize.IBytes(uint64(res.BytesWritten)),
 		res.IndexFilesRemoved, plural(res.IndexFilesRemoved))
+	if err == nil && res.HistoryFilesMerged > 0 {
+		_, err = fmt.Fprintf(w, "merged %d history files into one (%d records)\n", res.HistoryFilesMerged, res.HistoryRecords)
+	}
+	if err == nil && res.HistoryFilesDamaged > 0 {
+		_, err = fmt.Fprintf(w, "left %d damaged history file%s alone (see 'bunker check')\n", res.HistoryFilesDamaged, plural(res.HistoryFilesDamaged))
+	}
+	if err == nil && res.TempFilesRemoved > 0 {
+		_, err = fmt.Fprintf(w, "removed %d temporary file%s (%s) left by interrupted writers\n", res.TempFilesRemoved, plural(res.TempFilesRemoved), humanize.IBytes(uint64(res.TempBytesRemoved)))
+	}
 	return err
 }

@@ -24,6 +24,7 @@ package backend
 import (
 	"context"
 	"io/fs"
+	"time"
 )
 
 // FileType names a group of files in a repository.
@@ -38,6 +39,7 @@ const (
 	PackFile     FileType = "data"
 	LockFile     FileType = "lock"
 	ProtectFile  FileType = "protect" // protections of snapshots against removal
+	HistoryFile  FileType = "history" // records of runs (backup, check, ...)
 )
 
 // Handle names one file. Name is empty for ConfigFile.
@@ -86,7 +88,7 @@ var ErrNotExist = fs.ErrNotExist
 
 // Dir returns the directory of a file type in the repository layout of
 // docs/design.md ("keys", "snapshots", "index", "data", "locks",
-// "protect"), "" for the config.
+// "protect", "history"), "" for the config.
 func (t FileType) Dir() string {
 	switch t {
 	case ConfigFile:
@@ -103,6 +105,8 @@ func (t FileType) Dir() string {
 		return "locks"
 	case ProtectFile:
 		return "protect"
+	case HistoryFile:
+		return "history"
 	}
 	return string(t)
 }
@@ -119,3 +123,29 @@ func (h Handle) Path() string {
 	}
 	return h.Type.Dir() + "/" + h.Name
 }
+
+// TempFile is a temporary file that a writer killed during Save left
+// behind.
+type TempFile struct {
+	Path    string // relative to the repository root, with '/' separators
+	Size    int64
+	ModTime time.Time
+}
+
+// TempCleaner is implemented by backends whose Save writes a temporary file
+// first (the local backend), which a writer killed at the wrong moment
+// leaves behind. Backends without temporary files need not implement it.
+// A temporary file may belong to a Save in progress: callers remove only
+// those older than StaleTempAge (prune, which holds the exclusive lock;
+// history files are saved without a lock, so age is what protects them).
+type TempCleaner interface {
+	// ListTemp calls fn for every temporary file of the repository.
+	ListTemp(ctx context.Context, fn func(TempFile) error) error
+	// RemoveTemp deletes a temporary file that ListTemp reported. A file
+	// that is gone already is not an error.
+	RemoveTemp(ctx context.Context, f TempFile) error
+}
+
+// StaleTempAge is the age from which a temporary file is taken to be
+// abandoned by a killed writer: no Save takes that long.
+const StaleTempAge = time.Hour

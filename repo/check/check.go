@@ -3,7 +3,9 @@
 // that every blob a snapshot references is indexed, and (with ReadData) that
 // every stored blob decrypts and matches its id. Problems are collected in a
 // Result; damaged or missing blobs are traced back to the snapshots, file
-// paths and disks that use them.
+// paths and disks that use them. Files no snapshot depends on (history
+// files, temporary files left by killed writers) are checked too, and
+// problems with them are warnings.
 package check
 
 import (
@@ -15,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bunkerbackup/bunker/repo"
 	"github.com/bunkerbackup/bunker/repo/backend"
@@ -266,6 +269,12 @@ func Check(ctx context.Context, r *repo.Repository, opts Options) (*Result, erro
 		return nil, err
 	}
 	if err := c.checkProtections(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.checkHistory(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.checkTemp(ctx, time.Now()); err != nil {
 		return nil, err
 	}
 	sort.SliceStable(c.res.Problems, func(i, j int) bool {

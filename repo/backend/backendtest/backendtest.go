@@ -15,7 +15,7 @@ import (
 	"github.com/bunkerbackup/bunker/repo/backend"
 )
 
-var allTypes = []backend.FileType{backend.KeyFile, backend.SnapshotFile, backend.IndexFile, backend.PackFile, backend.LockFile, backend.ProtectFile}
+var allTypes = []backend.FileType{backend.KeyFile, backend.SnapshotFile, backend.IndexFile, backend.PackFile, backend.LockFile, backend.ProtectFile, backend.HistoryFile}
 
 func name(i int) string { return fmt.Sprintf("%02x%062x", i%256, i) }
 

@@ -1,7 +1,8 @@
 // Package local stores a repository in a directory of the local file system.
 //
-// Layout: config at the top, keys/, snapshots/, index/, locks/ and data/xx/
-// where xx are the first two hex digits of a pack's name. Every Save writes a
+// Layout: config at the top, keys/, snapshots/, index/, locks/, protect/,
+// history/ and data/xx/ where xx are the first two hex digits of a pack's
+// name. Every Save writes a
 // temporary file next to its destination, fsyncs it, renames it into place and
 // fsyncs the directory, so a crash leaves either the old state or the whole
 // new file, never a partial one.
@@ -55,7 +56,10 @@ type openFile struct {
 // maxOpenPacks bounds the pack files kept open.
 const maxOpenPacks = 32
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend     = (*Backend)(nil)
+	_ backend.TempCleaner = (*Backend)(nil)
+)
 
 // New returns a backend for the directory dir. The directory need not exist
 // yet: it (and its subdirectories) are created by the first Save.
@@ -79,7 +83,7 @@ func checkHandle(h backend.Handle) error {
 		return fmt.Errorf("invalid file name %q", h.Name)
 	}
 	switch h.Type {
-	case backend.KeyFile, backend.SnapshotFile, backend.IndexFile, backend.PackFile, backend.LockFile, backend.ProtectFile:
+	case backend.KeyFile, backend.SnapshotFile, backend.IndexFile, backend.PackFile, backend.LockFile, backend.ProtectFile, backend.HistoryFile:
 		return nil
 	}
 	return fmt.Errorf("invalid file type %q", h.Type)
@@ -470,32 +474,56 @@ func (b *Backend) Remove(ctx context.Context, h backend.Handle) error {
 	return nil
 }
 
-// RemoveTemporary deletes temporary files left behind by a process that was
-// killed while saving. It returns how many it removed.
-func (b *Backend) RemoveTemporary(ctx context.Context) (int, error) {
-	n := 0
+// ListTemp calls fn for every temporary file below the repository
+// directory: files a process killed while saving left behind, and files of
+// saves in progress.
+func (b *Backend) ListTemp(ctx context.Context, fn func(backend.TempFile) error) error {
 	err := filepath.WalkDir(b.dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil
+				return nil // removed while walking
 			}
 			return err
 		}
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
 		}
-		if d.Type().IsRegular() && strings.HasPrefix(d.Name(), tempPrefix) {
-			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-			n++
+		if !d.Type().IsRegular() || !strings.HasPrefix(d.Name(), tempPrefix) {
+			return nil
 		}
-		return nil
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // renamed into place meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(b.dir, path)
+		if err != nil {
+			return err
+		}
+		return fn(backend.TempFile{Path: filepath.ToSlash(rel), Size: fi.Size(), ModTime: fi.ModTime()})
 	})
-	if err != nil {
-		return n, describe("remove temporary files in", b.dir, err)
+	if err != nil && ctx.Err() == nil {
+		return describe("list temporary files in", b.dir, err)
 	}
-	return n, nil
+	return err
+}
+
+// RemoveTemp deletes a temporary file ListTemp reported.
+func (b *Backend) RemoveTemp(ctx context.Context, f backend.TempFile) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rel := filepath.FromSlash(f.Path)
+	if !filepath.IsLocal(rel) || !strings.HasPrefix(filepath.Base(rel), tempPrefix) {
+		return fmt.Errorf("remove temporary file: invalid name %q", f.Path)
+	}
+	path := filepath.Join(b.dir, rel)
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return describe("remove", path, err)
+	}
+	return nil
 }
 
 // Close closes the pack files kept open. The backend stays usable: later

@@ -60,9 +60,29 @@ func TestTemporaryFilesIgnored(t *testing.T) {
 	if len(names) != 1 || names[0] != n {
 		t.Fatalf("listed %v", names)
 	}
-	removed, err := be.RemoveTemporary(ctx)
-	if err != nil || removed != 1 {
-		t.Fatalf("RemoveTemporary: %d %v", removed, err)
+	var temps []backend.TempFile
+	if err := be.ListTemp(ctx, func(f backend.TempFile) error { temps = append(temps, f); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(temps) != 1 || temps[0].Path != "data/cd/.tmp-"+n+"-0123" || temps[0].Size != int64(len("partial")) || temps[0].ModTime.IsZero() {
+		t.Fatalf("ListTemp: %+v", temps)
+	}
+	for _, bad := range []string{"data/cd/" + n, "../.tmp-x", "/etc/.tmp-x"} {
+		if err := be.RemoveTemp(ctx, backend.TempFile{Path: bad}); err == nil {
+			t.Errorf("RemoveTemp(%q) succeeded", bad)
+		}
+	}
+	if err := be.RemoveTemp(ctx, temps[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Fatalf("temporary file still there: %v", err)
+	}
+	if err := be.RemoveTemp(ctx, temps[0]); err != nil {
+		t.Fatalf("removing a removed temporary file: %v", err)
+	}
+	if _, err := be.Stat(ctx, backend.Handle{Type: backend.PackFile, Name: n}); err != nil {
+		t.Fatalf("pack gone: %v", err)
 	}
 }
 
