@@ -1,9 +1,11 @@
 package prune
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/bunkerbackup/bunker/repo"
@@ -157,13 +159,28 @@ func (p *Plan) prunePacks(ctx context.Context, res *Result) error {
 }
 
 // loadedPack is a pack read whole with the blobs to copy out of it.
-type loadedPack struct {
-	data  []byte
+// loadedRange is a run of a pack's bytes holding blobs to copy, read and
+// verified by a reader.
+type loadedRange struct {
+	data  []byte // the pack's bytes from offset base
+	base  uint32
 	blobs []repo.PackedBlob
+	last  bool // the last range of its pack
 }
 
+// Repack reads ranges of at most maxRange bytes (or one larger blob),
+// merging blobs separated by at most maxGap unused bytes into one read.
+const (
+	maxRange = 4 << 20
+	maxGap   = 64 << 10
+)
+
 // repack copies the used blobs of the packs to repack into new packs: two
-// goroutines read and verify packs, one assembles new packs per blob type.
+// goroutines read and verify the used blobs of packs range by range, one
+// assembles new packs per blob type. Only the used blobs are read and each
+// is verified (decrypted and checked against its id) before it is copied,
+// so a damaged blob is never carried into a new pack; memory holds the new
+// packs being assembled and a few ranges, whatever the size of the packs.
 func (p *Plan) repack(ctx context.Context, res *Result) ([]repo.IndexPack, error) {
 	if len(p.Repack) == 0 {
 		return nil, nil
@@ -171,7 +188,7 @@ func (p *Plan) repack(ctx context.Context, res *Result) ([]repo.IndexPack, error
 	p.prog.Phase("repack", len(p.Repack))
 	g, gctx := errgroup.WithContext(ctx)
 	queue := make(chan Pack)
-	loaded := make(chan loadedPack)
+	loaded := make(chan loadedRange)
 	g.Go(func() error {
 		defer close(queue)
 		for _, pk := range p.Repack {
@@ -183,34 +200,53 @@ func (p *Plan) repack(ctx context.Context, res *Result) ([]repo.IndexPack, error
 		}
 		return nil
 	})
+	// Range buffers are recycled: two readers and the assembler hold at most
+	// three ranges.
+	const readersN = 2
+	free := make(chan []byte, readersN+1)
 	readers, rctx := errgroup.WithContext(gctx)
-	for range 2 {
+	for range readersN {
 		readers.Go(func() error {
 			var plain []byte
 			for pk := range queue {
-				data, err := p.r.Backend().Load(rctx, backend.Handle{Type: backend.PackFile, Name: pk.ID.String()}, 0, 0)
-				if err != nil {
-					return fmt.Errorf("load pack %s: %w", pk.ID.Str(), err)
-				}
-				if got := repo.FileID(data); got != pk.ID {
-					return fmt.Errorf("pack %s is damaged (content hash %s); run check", pk.ID.Str(), got.Str())
-				}
-				blobs := p.copyFrom[pk.ID]
-				for _, pb := range blobs {
-					end := uint64(pb.Offset) + uint64(pb.Length)
-					if end > uint64(len(data)) {
-						return fmt.Errorf("pack %s: blob %s beyond the end of the pack; run check", pk.ID.Str(), pb.ID.Str())
+				blobs := slices.Clone(p.copyFrom[pk.ID])
+				slices.SortFunc(blobs, func(a, b repo.PackedBlob) int { return cmp.Compare(a.Offset, b.Offset) })
+				for len(blobs) > 0 {
+					n, end := 1, uint64(blobs[0].Offset)+uint64(blobs[0].Length)
+					for n < len(blobs) {
+						next := blobs[n]
+						nend := uint64(next.Offset) + uint64(next.Length)
+						if uint64(next.Offset) > end+maxGap || nend-uint64(blobs[0].Offset) > maxRange {
+							break
+						}
+						end = max(end, nend)
+						n++
 					}
+					var buf []byte
+					select {
+					case buf = <-free:
+					default:
+					}
+					lr := loadedRange{base: blobs[0].Offset, blobs: blobs[:n], last: n == len(blobs)}
+					data, err := p.loadRange(rctx, pk, int64(lr.base), int64(end-uint64(lr.base)), buf)
+					if err != nil {
+						return fmt.Errorf("load pack %s: %w", pk.ID.Str(), err)
+					}
+					lr.data = data
 					// Verify before copying: a damaged blob must not be
 					// carried into a new pack as if it were good.
-					if plain, err = p.r.OpenBlob(pb, data[pb.Offset:end], plain); err != nil {
-						return fmt.Errorf("pack %s: %s blob %s: %w; run check", pk.ID.Str(), pb.Type, pb.ID.Str(), err)
+					for _, pb := range lr.blobs {
+						sealed := data[pb.Offset-lr.base : pb.Offset-lr.base+pb.Length]
+						if plain, err = p.r.OpenBlob(pb, sealed, plain); err != nil {
+							return fmt.Errorf("pack %s: %s blob %s: %w; run check", pk.ID.Str(), pb.Type, pb.ID.Str(), err)
+						}
 					}
-				}
-				select {
-				case loaded <- loadedPack{data: data, blobs: blobs}:
-				case <-rctx.Done():
-					return rctx.Err()
+					select {
+					case loaded <- lr:
+					case <-rctx.Done():
+						return rctx.Err()
+					}
+					blobs = blobs[n:]
 				}
 			}
 			return nil
@@ -261,12 +297,18 @@ func (p *Plan) repack(ctx context.Context, res *Result) ([]repo.IndexPack, error
 					w.Grow(min(left[pb.Type], repo.PackSize+int(pb.Length)) + headerRoom)
 				}
 				left[pb.Type] -= int(pb.Length)
-				if err := w.Add(pb, lp.data[pb.Offset:pb.Offset+pb.Length]); err != nil {
+				if err := w.Add(pb, lp.data[pb.Offset-lp.base:pb.Offset-lp.base+pb.Length]); err != nil {
 					return err
 				}
 				res.BlobsCopied++
 			}
-			p.prog.Done(1)
+			select {
+			case free <- lp.data:
+			default:
+			}
+			if lp.last {
+				p.prog.Done(1)
+			}
 		}
 		if gctx.Err() != nil {
 			return gctx.Err()
@@ -284,6 +326,30 @@ func (p *Plan) repack(ctx context.Context, res *Result) ([]repo.IndexPack, error
 		return nil, err
 	}
 	return newPacks, nil
+}
+
+// loadRange reads length bytes of pack pk from offset, into buf when the
+// backend can read into a caller's buffer.
+func (p *Plan) loadRange(ctx context.Context, pk Pack, offset, length int64, buf []byte) ([]byte, error) {
+	h := backend.Handle{Type: backend.PackFile, Name: pk.ID.String()}
+	type loaderInto interface {
+		LoadInto(ctx context.Context, h backend.Handle, offset int64, buf []byte) error
+	}
+	if li, ok := p.r.Backend().(loaderInto); ok && length > 0 {
+		if int64(cap(buf)) < length {
+			buf = make([]byte, length)
+		}
+		buf = buf[:length]
+		if err := li.LoadInto(ctx, h, offset, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	data, err := p.r.Backend().Load(ctx, h, offset, length)
+	if err == nil && int64(len(data)) != length {
+		err = fmt.Errorf("read %d bytes at offset %d, want %d", len(data), offset, length)
+	}
+	return data, err
 }
 
 // Run plans and executes a prune of r. The caller holds the exclusive lock.
