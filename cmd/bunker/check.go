@@ -77,7 +77,7 @@ a problem.` + repoExitStatus(),
 				}
 				if !res.OK() {
 					return withHint(fmt.Errorf("check found %s in repository %s", count(res.Errors(), "error"), r.Backend().Location()),
-						"restore what is intact, and back up the affected sources again so that new snapshots are whole")
+						"'bunker repair index' rebuilds a damaged or incomplete index, 'bunker repair snapshots' then saves copies of the affected snapshots without the lost data; back up the affected sources again so that new snapshots are whole")
 				}
 				return nil
 			})

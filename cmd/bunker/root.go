@@ -126,7 +126,7 @@ in that order of precedence.` + repoExitStatus(helpPartial),
 	f.StringVar(&g.PasswordCommand, "password-command", "", "run `command` and read the password from its output (env BUNKER_PASSWORD_COMMAND)")
 	f.StringVar(&g.ConfigFile, "config", "", "config `file` (env BUNKER_CONFIG; default $XDG_CONFIG_HOME/bunker/config.yaml, then /etc/bunker/config.yaml)")
 	f.BoolVar(&g.JSON, "json", false, "print JSON instead of text")
-	f.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors and warnings")
+	f.BoolVarP(&g.Quiet, "quiet", "q", false, "no progress or informational messages (listings, warnings and errors still print)")
 	f.CountVarP(&g.Verbose, "verbose", "v", "print more (repeat for even more)")
 	f.BoolVar(&g.NoProgress, "no-progress", false, "never show a progress bar")
 	f.StringVar(&g.CacheDir, "cache-dir", "", "cache `directory` (env BUNKER_CACHE_DIR)")
