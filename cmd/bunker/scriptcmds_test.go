@@ -16,11 +16,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
-	"golang.org/x/sys/unix"
 
 	"github.com/bunkerbackup/bunker/repo"
 	"github.com/bunkerbackup/bunker/repo/backend/local"
@@ -225,9 +223,8 @@ func setTimes(ts *testscript.TestScript, root string) {
 		paths = append(paths, p)
 		return err
 	}))
-	ts_ := unix.NsecToTimespec(fixtureTime.UnixNano())
 	for i := len(paths) - 1; i >= 0; i-- {
-		ts.Check(unix.UtimesNanoAt(unix.AT_FDCWD, paths[i], []unix.Timespec{ts_, ts_}, unix.AT_SYMLINK_NOFOLLOW))
+		ts.Check(lchtimes(paths[i], fixtureTime))
 	}
 }
 
@@ -332,14 +329,15 @@ func cmpdir(a, b string, mtimes bool) []string {
 			if !bytes.Equal(ca, cb) {
 				diffs = append(diffs, fmt.Sprintf("%q: content differs (%d and %d bytes)", rel, len(ca), len(cb)))
 			}
-			sa, sb := ia.Sys().(*syscall.Stat_t), ib.Sys().(*syscall.Stat_t)
-			if sa.Nlink > 1 {
-				if first, ok := inodesA[sa.Ino]; ok {
-					if inodesB[sb.Ino] != first {
+			inoA, nlink := inode(ia)
+			inoB, _ := inode(ib)
+			if nlink > 1 {
+				if first, ok := inodesA[inoA]; ok {
+					if inodesB[inoB] != first {
 						diffs = append(diffs, fmt.Sprintf("%q: not a hard link to %q", rel, first))
 					}
 				} else {
-					inodesA[sa.Ino], inodesB[sb.Ino] = rel, rel
+					inodesA[inoA], inodesB[inoB] = rel, rel
 				}
 			}
 		case ia.Mode()&fs.ModeSymlink != 0:
@@ -387,10 +385,10 @@ func cmdSparse(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	fi, err := os.Stat(ts.MkAbs(args[0]))
 	ts.Check(err)
-	st := fi.Sys().(*syscall.Stat_t)
-	isSparse := st.Blocks*512 < fi.Size()
+	alloc := allocated(fi)
+	isSparse := alloc < fi.Size()
 	if isSparse == neg {
-		ts.Fatalf("%s: size %d, allocated %d bytes: sparse=%v", args[0], fi.Size(), st.Blocks*512, isSparse)
+		ts.Fatalf("%s: size %d, allocated %d bytes: sparse=%v", args[0], fi.Size(), alloc, isSparse)
 	}
 }
 

@@ -489,7 +489,7 @@ func (c *checker) readPack(ctx context.Context, id repo.ID) error {
 	}
 	if len(damaged) > 0 {
 		c.res.add(Problem{Severity: Error, Kind: BlobDamaged, File: packFile(id), Pack: ptr(id), Blobs: damaged,
-			Message: fmt.Sprintf("pack %s: %d damaged blobs: %s", id.Str(), len(damaged), strings.Join(msgs, "; "))})
+			Message: fmt.Sprintf("pack %s: %d damaged blob%s: %s", id.Str(), len(damaged), plural(len(damaged)), strings.Join(msgs, "; "))})
 	}
 	return nil
 }

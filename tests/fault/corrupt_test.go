@@ -115,7 +115,7 @@ func TestCorruptPack(t *testing.T) {
 	if !strings.Contains(res.stdout, blob[:8]) {
 		t.Errorf("check does not name the damaged blob %s:\n%s", blob, res)
 	}
-	wantStderr(t, res, `(?m)^bunker: error: check found [0-9]+ error\(s\) in repository `+regexp.QuoteMeta(repoDir)+`$`, `(?m)^bunker: hint: `)
+	wantStderr(t, res, `(?m)^bunker: error: check found [0-9]+ errors? in repository `+regexp.QuoteMeta(repoDir)+`$`, `(?m)^bunker: hint: `)
 
 	// The JSON document traces the blob to the files that use it.
 	res = mustRun(t, 1, "check", "-r", repoDir, "--read-data", "--json")

@@ -1,10 +1,14 @@
-// Package raw reads and writes raw disk images and Linux block devices.
+// Package raw reads and writes raw disk images and block devices.
 //
 // A raw image is the guest-visible disk byte for byte. Its allocated
-// extents come from the file system's hole map (lseek SEEK_DATA/SEEK_HOLE);
-// where the file system cannot tell, the whole file counts as allocated. A
-// block device has no hole map: all of it is allocated, its size comes from
-// BLKGETSIZE64 and its logical sector size from BLKSSZGET.
+// extents come from the file system's hole map (lseek SEEK_DATA/SEEK_HOLE
+// on Linux and macOS); where the file system or the system cannot tell, the
+// whole file counts as allocated and the chunker's zero detection still
+// records the zero runs as holes. A block device has no hole map: all of it
+// is allocated. Its size and logical sector size come from BLKGETSIZE64 and
+// BLKSSZGET on Linux and from DKIOCGETBLOCKCOUNT and DKIOCGETBLOCKSIZE on
+// macOS. Other systems read and write image files only; on Windows a device
+// path (\\.\PhysicalDrive0, \\.\C:) is refused with an error saying so.
 //
 // Two formats are registered: "raw" (accepts any file, probed last) and
 // "device". Opening a block device as "raw" yields a "device" image.
@@ -12,6 +16,11 @@
 // Writers: [Create] makes a sparse raw file (only non-zero data is written);
 // [OpenDevice] writes a block device, opened exclusively, writing zeros
 // wherever the disk is zero unless the device is known to be zeroed.
+//
+// A device counts as in use when another holder has it open exclusively
+// (Linux: an O_EXCL open fails with EBUSY, as it does for a mounted file
+// system on the disk or one of its partitions) or, on macOS, when a file
+// system on it or on one of its slices is mounted.
 package raw
 
 import (
@@ -19,8 +28,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
 	"github.com/bunkerbackup/bunker/vmdisk/internal/lockcheck"
@@ -58,6 +65,9 @@ type Image struct {
 // IsBlockDevice reports whether path names a block device (following
 // symlinks, so /dev/disk/by-id/... works).
 func IsBlockDevice(path string) (bool, error) {
+	if err := devicePathError(path); err != nil {
+		return false, err
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return false, err
@@ -71,6 +81,9 @@ func isDevice(fi os.FileInfo) bool {
 
 // Open opens a raw image file, or a block device when path is one.
 func Open(path string, opts vmdisk.OpenOptions) (vmdisk.Image, error) {
+	if err := devicePathError(path); err != nil {
+		return nil, err
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -100,9 +113,11 @@ func Open(path string, opts vmdisk.OpenOptions) (vmdisk.Image, error) {
 }
 
 // OpenBlockDevice opens a block device read-only. A device that is mounted
-// or held exclusively by another user (EBUSY on an O_EXCL open) is reported
-// as in use.
+// or held exclusively by another user is reported as in use.
 func OpenBlockDevice(path string, opts vmdisk.OpenOptions) (vmdisk.Image, error) {
+	if err := devicePathError(path); err != nil {
+		return nil, err
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -111,9 +126,11 @@ func OpenBlockDevice(path string, opts vmdisk.OpenOptions) (vmdisk.Image, error)
 		return nil, fmt.Errorf("open %s: not a block device", path)
 	}
 	var reasons []string
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_EXCL, 0)
-	if errors.Is(err, unix.EBUSY) {
-		reason := "device is mounted or in use"
+	f, err := openDevice(path, os.O_RDONLY)
+	if errors.Is(err, ErrDeviceBusy) {
+		// A source in use is vmdisk.ErrInUse only: ErrDeviceBusy is
+		// about restore targets.
+		reason := err.Error()
 		if !opts.Force {
 			return nil, fmt.Errorf("open %s: %s: %w", path, reason, vmdisk.ErrInUse)
 		}
@@ -132,29 +149,15 @@ func OpenBlockDevice(path string, opts vmdisk.OpenOptions) (vmdisk.Image, error)
 		info: vmdisk.Info{Format: "device", Files: []string{path}, InUse: len(reasons) > 0, Reasons: reasons}}, nil
 }
 
-// deviceGeometry returns a block device's size and logical sector size.
-func deviceGeometry(f *os.File) (int64, int, error) {
-	fd := int(f.Fd())
-	size, err := unix.IoctlGetInt(fd, unix.BLKGETSIZE64)
-	if err != nil || size <= 0 {
-		end, serr := f.Seek(0, io.SeekEnd)
-		if serr != nil {
-			return 0, 0, fmt.Errorf("get device size: %w", errors.Join(err, serr))
-		}
-		size = int(end)
-	}
-	ssz, err := unix.IoctlGetInt(fd, unix.BLKSSZGET)
-	if err != nil || ssz < 512 || ssz&(ssz-1) != 0 {
-		ssz = 512
-	}
-	return int64(size), ssz, nil
-}
+// validSectorSize reports whether a logical sector size from the system is
+// plausible: a power of two of at least 512 bytes.
+func validSectorSize(n int) bool { return n >= 512 && n <= 1<<16 && n&(n-1) == 0 }
 
 // Size returns the image size in bytes.
 func (im *Image) Size() int64 { return im.size }
 
-// SectorSize returns the logical sector size: BLKSSZGET for devices, 512
-// for files.
+// SectorSize returns the logical sector size: the system's for devices,
+// 512 for files.
 func (im *Image) SectorSize() int { return im.sectorSize }
 
 // Info describes the image.
@@ -191,8 +194,8 @@ func (im *Image) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // Extents returns the allocated ranges: the file's data ranges found with
-// SEEK_DATA/SEEK_HOLE, or the whole image for devices and file systems
-// without hole reporting.
+// SEEK_DATA/SEEK_HOLE, or the whole image for devices and for systems and
+// file systems without hole reporting.
 func (im *Image) Extents() ([]vmdisk.Extent, error) {
 	if im.size == 0 {
 		return nil, nil
@@ -201,44 +204,4 @@ func (im *Image) Extents() ([]vmdisk.Extent, error) {
 		return []vmdisk.Extent{{Offset: 0, Length: im.size}}, nil
 	}
 	return DataExtents(im.f, 0, im.size)
-}
-
-// DataExtents returns the data ranges of the regular file f within
-// [start, end), found with SEEK_DATA/SEEK_HOLE and coalesced. When the file
-// system does not support hole reporting, the whole range is returned.
-// SEEK_DATA/SEEK_HOLE take absolute offsets, so concurrent calls and
-// concurrent ReadAt calls on f are safe; f's file offset is changed.
-func DataExtents(f *os.File, start, end int64) ([]vmdisk.Extent, error) {
-	var out []vmdisk.Extent
-	fd := int(f.Fd())
-	off := start
-	for off < end {
-		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
-		if err == unix.ENXIO {
-			break // no data after off
-		}
-		if err == unix.EINVAL || err == unix.EOPNOTSUPP {
-			return []vmdisk.Extent{{Offset: start, Length: end - start}}, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("find data in %s: %w", f.Name(), err)
-		}
-		if data >= end {
-			break
-		}
-		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
-		if err != nil {
-			return nil, fmt.Errorf("find hole in %s: %w", f.Name(), err)
-		}
-		if hole > end || hole <= data {
-			hole = end
-		}
-		if n := len(out); n > 0 && out[n-1].End() == data {
-			out[n-1].Length = hole - out[n-1].Offset
-		} else {
-			out = append(out, vmdisk.Extent{Offset: data, Length: hole - data})
-		}
-		off = hole
-	}
-	return out, nil
 }

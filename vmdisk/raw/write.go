@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/bunkerbackup/bunker/vmdisk"
 	"github.com/bunkerbackup/bunker/vmdisk/internal/zeros"
@@ -32,6 +29,9 @@ func Create(path string, size int64, variant string) (vmdisk.Writer, error) {
 	}
 	if size < 0 {
 		return nil, fmt.Errorf("create %s: negative size %d", path, size)
+	}
+	if err := devicePathError(path); err != nil {
+		return nil, err
 	}
 	if dev, err := IsBlockDevice(path); err == nil && dev {
 		return OpenDevice(path, size, false)
@@ -120,9 +120,12 @@ var ErrDeviceBusy = errors.New("device is mounted or in use")
 // wraps [ErrDeviceBusy] and [vmdisk.ErrInUse]), and so is a device smaller
 // than size. Writes must come in ascending order; every byte of [0, size)
 // not written is zeroed unless assumeZeroed says the device already reads
-// as zeros (then zero data is skipped too). Close syncs the device and asks
-// the kernel to re-read its partition table.
+// as zeros (then zero data is skipped too). Close syncs the device and, on
+// Linux, asks the kernel to re-read its partition table.
 func OpenDevice(path string, size int64, assumeZeroed bool) (*DeviceWriter, error) {
+	if err := devicePathError(path); err != nil {
+		return nil, err
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -130,9 +133,9 @@ func OpenDevice(path string, size int64, assumeZeroed bool) (*DeviceWriter, erro
 	if !isDevice(fi) {
 		return nil, fmt.Errorf("open %s: not a block device", path)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_EXCL, 0)
-	if errors.Is(err, unix.EBUSY) {
-		return nil, fmt.Errorf("open %s: %w (%w)", path, ErrDeviceBusy, vmdisk.ErrInUse)
+	f, err := openDevice(path, os.O_WRONLY)
+	if errors.Is(err, ErrDeviceBusy) {
+		return nil, fmt.Errorf("open %s: %w (%w)", path, err, vmdisk.ErrInUse)
 	}
 	if err != nil {
 		return nil, err
@@ -174,14 +177,15 @@ func (w *DeviceWriter) WriteAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
-// zero writes zeros over [start, end): BLKZEROOUT for the sector-aligned
-// middle when the device supports it, plain writes otherwise.
+// zero writes zeros over [start, end): the system's zero-out request
+// (BLKZEROOUT on Linux) for the sector-aligned middle when the device
+// supports it, plain writes otherwise.
 func (w *DeviceWriter) zero(start, end int64) error {
 	if start >= end {
 		return nil
 	}
 	as, ae := (start+511)&^511, end&^511
-	if ae-as >= 1<<20 && blkZeroOut(w.f, as, ae-as) == nil {
+	if ae-as >= 1<<20 && zeroOut(w.f, as, ae-as) == nil {
 		if err := w.writeZeros(start, as); err != nil {
 			return err
 		}
@@ -202,18 +206,9 @@ func (w *DeviceWriter) writeZeros(start, end int64) error {
 	return nil
 }
 
-func blkZeroOut(f *os.File, off, n int64) error {
-	r := [2]uint64{uint64(off), uint64(n)}
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.BLKZEROOUT, uintptr(unsafe.Pointer(&r)))
-	if errno != 0 {
-		return errno
-	}
-	return nil
-}
-
 // Close zeroes the rest of the disk (unless assumeZeroed), syncs the
-// device and asks the kernel to re-read its partition table (a failure of
-// that last step is ignored: not every device has partitions).
+// device and, on Linux, asks the kernel to re-read its partition table (a
+// failure of that last step is ignored: not every device has partitions).
 func (w *DeviceWriter) Close() error {
 	if w.closed {
 		return nil
@@ -224,12 +219,12 @@ func (w *DeviceWriter) Close() error {
 		err = w.zero(w.next, w.size)
 	}
 	if err == nil {
-		if err = w.f.Sync(); err != nil {
+		if err = syncDevice(w.f); err != nil {
 			err = fmt.Errorf("sync %s: %w", w.path, err)
 		}
 	}
 	if err == nil {
-		_ = unix.IoctlSetInt(int(w.f.Fd()), unix.BLKRRPART, 0)
+		rereadPartitions(w.f)
 	}
 	if cerr := w.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close %s: %w", w.path, cerr)
