@@ -70,19 +70,8 @@ func (l Limit) allowed(used, unused int64) int64 {
 	return int64(l.Percent / 100 * float64(used+unused))
 }
 
-// Progress receives progress reports; nil means none. Done may be called
-// from several goroutines at once.
-type Progress interface {
-	// Phase starts a phase with total items.
-	Phase(name string, total int)
-	// Done reports n more items of the phase done.
-	Done(n int)
-}
-
-type noProgress struct{}
-
-func (noProgress) Phase(string, int) {}
-func (noProgress) Done(int)          {}
+// Progress receives progress reports; nil means none.
+type Progress = repo.Progress
 
 // Options configure prune.
 type Options struct {
@@ -182,7 +171,7 @@ type blobKey struct {
 func NewPlan(ctx context.Context, r *repo.Repository, opts Options) (*Plan, error) {
 	prog := opts.Progress
 	if prog == nil {
-		prog = noProgress{}
+		prog = repo.NoProgress{}
 	}
 	if errs := r.IndexErrors(); len(errs) > 0 {
 		return nil, fmt.Errorf("plan prune: index is damaged (%v); run check and repair it first", errs[0])

@@ -13,17 +13,7 @@ import (
 )
 
 // Progress receives progress reports; nil means none.
-type Progress interface {
-	// Phase starts a phase with total items.
-	Phase(name string, total int)
-	// Done reports n more items of the phase done.
-	Done(n int)
-}
-
-type noProgress struct{}
-
-func (noProgress) Phase(string, int) {}
-func (noProgress) Done(int)          {}
+type Progress = repo.Progress
 
 // IndexOptions configure [Index].
 type IndexOptions struct {
@@ -121,7 +111,7 @@ type packState struct {
 func Index(ctx context.Context, r *repo.Repository, opts IndexOptions) (*IndexResult, error) {
 	prog := opts.Progress
 	if prog == nil {
-		prog = noProgress{}
+		prog = repo.NoProgress{}
 	}
 	res := &IndexResult{DryRun: opts.DryRun, PacksDamaged: []DamagedPack{}, PacksMissing: []MissingPack{}, BlobsDamaged: []DamagedBlob{}}
 

@@ -105,7 +105,7 @@ type SnapshotResult struct {
 func Snapshots(ctx context.Context, r *repo.Repository, opts SnapshotOptions) (*SnapshotResult, error) {
 	prog := opts.Progress
 	if prog == nil {
-		prog = noProgress{}
+		prog = repo.NoProgress{}
 	}
 	if err := indexMatchesPacks(ctx, r); err != nil {
 		return nil, err

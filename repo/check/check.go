@@ -123,18 +123,8 @@ func (r *Result) add(p Problem) {
 	r.mu.Unlock()
 }
 
-// Progress receives progress of a check; nil means no reports.
-type Progress interface {
-	// Phase starts a phase with total items.
-	Phase(name string, total int)
-	// Done reports n more items of the phase done.
-	Done(n int)
-}
-
-type noProgress struct{}
-
-func (noProgress) Phase(string, int) {}
-func (noProgress) Done(int)          {}
+// Progress receives progress reports; nil means none.
+type Progress = repo.Progress
 
 // Options select what is checked.
 type Options struct {
@@ -222,7 +212,7 @@ func Check(ctx context.Context, r *repo.Repository, opts Options) (*Result, erro
 		bad:    map[repo.BlobType]map[repo.ID]bool{repo.DataBlob: {}, repo.TreeBlob: {}},
 	}
 	if c.prog == nil {
-		c.prog = noProgress{}
+		c.prog = repo.NoProgress{}
 	}
 	var subset *Subset
 	if !opts.ReadData && opts.ReadDataSubset != "" {
