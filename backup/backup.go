@@ -289,6 +289,7 @@ type run struct {
 	sum repo.SnapshotSummary // written by the walker only, until the end
 
 	jobs    chan saveJob
+	queued  byteBudget // chunk bytes submitted and not yet saved
 	savers  sync.WaitGroup
 	errOnce sync.Once
 	fatal   error
@@ -357,9 +358,16 @@ type saveJob struct {
 
 func (b *run) startSavers() {
 	n := runtime.GOMAXPROCS(0)
-	// A queue of one chunk per saver keeps the savers busy; every queued
-	// chunk is a buffer of up to the largest chunk size held in memory.
+	// A queue of one chunk per saver keeps the savers busy. Chunks vary in
+	// size (a file chunk from 512 KiB to 8 MiB), so the memory they hold
+	// is bounded by bytes too: the buffers of the chunks queued or being
+	// saved may hold two average buffers per saver, or one largest chunk.
 	b.jobs = make(chan saveJob, n)
+	limit := 0
+	for _, p := range []chunk.Params{b.fileParams, b.diskParams} {
+		limit = max(limit, p.Max, 2*n*chunkBufSize(p))
+	}
+	b.queued.init(b.ctx, int64(limit))
 	for range n {
 		b.savers.Add(1)
 		go b.saver()
@@ -379,7 +387,9 @@ func (b *run) saver() {
 		if b.ctx.Err() == nil {
 			b.save(j)
 		}
+		n := cap(j.buf.Data)
 		j.buf.Release()
+		b.queued.release(int64(n))
 		j.done.chunkSaved()
 	}
 }
@@ -411,13 +421,74 @@ func (b *run) save(j saveJob) {
 
 // submit queues a chunk for saving.
 func (b *run) submit(buf *chunk.Buffer, id *repo.ID, done completer) error {
+	if !b.queued.acquire(int64(cap(buf.Data))) {
+		buf.Release()
+		return b.err()
+	}
 	select {
 	case b.jobs <- saveJob{buf: buf, id: id, done: done}:
 		return nil
 	case <-b.ctx.Done():
+		b.queued.release(int64(cap(buf.Data)))
 		buf.Release()
 		return b.err()
 	}
+}
+
+// chunkBufSize is the capacity chunk buffers of parameters p start with:
+// room for most chunks (past Min, a chunk is longer than 2^AvgBits more
+// bytes in 14% of cases), so that few grow.
+func chunkBufSize(p chunk.Params) int {
+	return min(p.Max, p.Min+2<<p.AvgBits)
+}
+
+// byteBudget bounds the bytes held by goroutines that acquire and release
+// them. A request larger than the whole budget is granted when nothing
+// else is held, so every request is granted eventually.
+type byteBudget struct {
+	mu    sync.Mutex
+	cond  sync.Cond
+	ctx   context.Context
+	used  int64
+	limit int64
+}
+
+// init sets the limit; waiting requests give up once ctx is done.
+func (q *byteBudget) init(ctx context.Context, limit int64) {
+	q.cond.L = &q.mu
+	q.ctx = ctx
+	q.limit = limit
+	context.AfterFunc(ctx, func() {
+		q.mu.Lock()
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	})
+}
+
+// acquire waits until n bytes fit in the budget and takes them. It
+// returns false, taking nothing, when the context is done first.
+func (q *byteBudget) acquire(n int64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.used > 0 && q.used+n > q.limit {
+		if q.ctx.Err() != nil {
+			return false
+		}
+		q.cond.Wait()
+	}
+	if q.ctx.Err() != nil {
+		return false
+	}
+	q.used += n
+	return true
+}
+
+// release gives back n bytes taken by acquire.
+func (q *byteBudget) release(n int64) {
+	q.mu.Lock()
+	q.used -= n
+	q.cond.Broadcast()
+	q.mu.Unlock()
 }
 
 // startProgress starts the status reporter and, for file sources, the

@@ -65,7 +65,7 @@ func (b *run) files(paths []string) (*repo.ID, error) {
 		run:     b,
 		excl:    excl,
 		fileJob: make(chan *fileState, 2*n),
-		pool:    chunk.NewPool(4*n, min(b.fileParams.Max, b.fileParams.Min+2<<b.fileParams.AvgBits)),
+		pool:    chunk.NewPool(4*n, chunkBufSize(b.fileParams)),
 		users:   map[uint32]string{},
 		groups:  map[uint32]string{},
 		links:   map[[2]uint64]*fileState{},

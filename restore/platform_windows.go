@@ -8,9 +8,13 @@ import (
 	"github.com/bunkerbackup/bunker/repo"
 )
 
-const oNoFollow = 0
-
 var errSpecialFiles = errors.New("FIFOs and device nodes cannot be created on Windows")
+
+// createFile creates a new regular file for writing, failing if anything
+// exists at path.
+func createFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+}
 
 func mkfifo(path string) error { return errSpecialFiles }
 
