@@ -770,6 +770,7 @@ func (d *decoder) retention(n *yaml.Node, key string, p *retention.Policy) {
 				p.Tags = append(p.Tags, l)
 			}
 		}},
+		{"remove-older-than", func(n *yaml.Node, k string) { dur(n, k, &p.MaxAge) }},
 	})
 	if n.Kind == yaml.MappingNode && len(d.errs) == n0 {
 		if err := p.Validate(); err != nil {

@@ -43,6 +43,11 @@ jobs:
       keep-yearly: 2
       keep-within: 2d
       keep-tag: [keep]
+      # One snapshot per 4 hours within 48 hours (WITHIN:WIDTH), and
+      # nothing older than 2 years even when a rule above keeps it
+      # (protected snapshots and the minimum retention still stay).
+      keep-within-every: [48h:4h]
+      remove-older-than: 2y
     # Follow-up tasks after a backup: always, never, daily, weekly,
     # monthly or a duration such as 12h, 7d, 2w since the last good run.
     prune: weekly

@@ -35,6 +35,7 @@ func TestExampleValidates(t *testing.T) {
 	if len(home.Paths) != 2 || len(home.Excludes) != 2 || home.Schedule == nil ||
 		home.Schedule.String() != "daily 02:00 window 1h" || home.Retention.Daily != 7 ||
 		home.Retention.Within != (retention.Duration{Days: 2}) || len(home.Retention.Tags) != 1 ||
+		len(home.Retention.Every) != 1 || home.Retention.MaxAge != (retention.Duration{Years: 2}) ||
 		home.Prune.Every != 7*24*time.Hour || home.Check.Every != 30*24*time.Hour || home.MaxAge != 26*time.Hour ||
 		len(home.Hooks.Before) != 1 || home.Hooks.Before[0].Timeout != 2*time.Minute ||
 		home.Hooks.OnFailure[0].Timeout != DefaultHookTimeout || home.Notify.URL != "https://hc-ping.com/your-check-uuid" ||
@@ -100,6 +101,8 @@ func TestConfigErrors(t *testing.T) {
 		{"empty", "", []string{`c.yaml: config file is empty`}},
 		{"syntax", "jobs:\n  a: [\n", []string{`c.yaml:2:1: did not find expected node content`}},
 		{"not a mapping", "- a\n- b\n", []string{`c.yaml:1:1: expected a mapping, got a list`}},
+		{"bad remove-older-than", "jobs:\n  a:\n    paths: [/x]\n    retention:\n      keep-last: 1\n      remove-older-than: 4x\n",
+			[]string{`c.yaml:6:26: jobs.a.retention.remove-older-than: parse duration "4x": unknown unit "x"`}},
 		{"empty retention", "jobs:\n  a:\n    paths: [/x]\n    retention: {}\n", []string{`no keep rule`}},
 		{"several at once", "jobs:\n  a:\n    pathz: [/x]\n  b:\n    paths: [/x]\n    schedule: daily 25:00\n",
 			[]string{`3:5: jobs.a.pathz: unknown key`, `2:3: jobs.a: job has no sources`, `6:15: jobs.b.schedule`}},
@@ -128,6 +131,38 @@ func TestValidateBuiltConfig(t *testing.T) {
 	err := cfg.Validate()
 	if err == nil || !strings.Contains(err.Error(), `two jobs named "a"`) || !strings.Contains(err.Error(), "no sources") {
 		t.Errorf("Validate: %v", err)
+	}
+}
+
+// The retention scheme of the disaster-recovery design guide is a job's
+// retention too, not only forget flags: everything of the last 24 hours,
+// one per 4 hours up to 48 hours, then only bookmarks, nothing older than
+// 4 weeks.
+func TestRetentionDisasterRecovery(t *testing.T) {
+	cfg, err := Parse([]byte(`jobs:
+  replica:
+    paths: [/srv]
+    retention:
+      keep-within: 24h
+      keep-within-every: 48h:4h
+      keep-tag: bookmark
+      remove-older-than: 4w
+`), "c.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := cfg.Job("replica")
+	want := retention.Policy{
+		Within: retention.MustParseDuration("24h"),
+		Every:  []retention.Every{{Within: retention.MustParseDuration("48h"), Width: retention.MustParseDuration("4h")}},
+		Tags:   []retention.TagList{{"bookmark"}},
+		MaxAge: retention.MustParseDuration("4w"),
+	}
+	if got := j.Retention.String(); got != want.String() {
+		t.Errorf("retention %q, want %q", got, want.String())
+	}
+	if j.Retention.MaxAge != want.MaxAge {
+		t.Errorf("remove-older-than %v, want %v", j.Retention.MaxAge, want.MaxAge)
 	}
 }
 

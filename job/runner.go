@@ -32,9 +32,17 @@ type Steps struct {
 	Forget func(ctx context.Context, j *Job) error
 	Prune  func(ctx context.Context, j *Job) error
 	Check  func(ctx context.Context, j *Job) error
-	// Drill restores the newest snapshot to scratch and verifies it; the
-	// duration it returns is the restore time recorded in the history.
-	Drill func(ctx context.Context, j *Job) (time.Duration, error)
+	// Drill restores the newest snapshot to scratch and verifies it.
+	Drill func(ctx context.Context, j *Job) (DrillResult, error)
+}
+
+// DrillResult is what the drill step reports for the history.
+type DrillResult struct {
+	Snapshot string // id of the snapshot drilled
+	Bytes    int64  // data restored
+	// Restore is the restore time, recorded as the step's duration (the
+	// recovery time to expect) instead of the time the whole step took.
+	Restore time.Duration
 }
 
 // Runner runs jobs: lock, hooks, backup, retention, due follow-up tasks,
@@ -149,16 +157,16 @@ func (r *Runner) Run(ctx context.Context, j *Job) Outcome {
 	}
 	if status != history.StatusFailed {
 		if !j.Retention.Empty() && r.Steps.Forget != nil {
-			r.step(ctx, &out, j, history.KindForget, noDuration(func() error { return r.Steps.Forget(ctx, j) }), fail)
+			r.step(ctx, &out, j, history.KindForget, plain(func() error { return r.Steps.Forget(ctx, j) }), fail)
 		}
 		if r.Steps.Prune != nil && j.Prune.Due(r.lastGood(ctx, j.Name, history.KindPrune), out.Start) {
-			r.step(ctx, &out, j, history.KindPrune, noDuration(func() error { return r.Steps.Prune(ctx, j) }), fail)
+			r.step(ctx, &out, j, history.KindPrune, plain(func() error { return r.Steps.Prune(ctx, j) }), fail)
 		}
 		if r.Steps.Check != nil && j.Check.Due(r.lastGood(ctx, j.Name, history.KindCheck), out.Start) {
-			r.step(ctx, &out, j, history.KindCheck, noDuration(func() error { return r.Steps.Check(ctx, j) }), fail)
+			r.step(ctx, &out, j, history.KindCheck, plain(func() error { return r.Steps.Check(ctx, j) }), fail)
 		}
 		if r.Steps.Drill != nil && j.Drill.Due(r.lastGood(ctx, j.Name, history.KindDrill), out.Start) {
-			r.step(ctx, &out, j, history.KindDrill, func() (time.Duration, error) { return r.Steps.Drill(ctx, j) }, fail)
+			r.step(ctx, &out, j, history.KindDrill, func() (DrillResult, error) { return r.Steps.Drill(ctx, j) }, fail)
 		}
 	}
 
@@ -204,20 +212,28 @@ func prefixed(step string, err error) error {
 	return fmt.Errorf("%s: %w", step, err)
 }
 
-func noDuration(fn func() error) func() (time.Duration, error) {
-	return func() (time.Duration, error) { return 0, fn() }
+// plain adapts a step that reports nothing but its error.
+func plain(fn func() error) func() (DrillResult, error) {
+	return func() (DrillResult, error) { return DrillResult{}, fn() }
 }
 
-// step runs a follow-up task and records it; a positive duration from fn
-// replaces the measured one (a drill reports its restore time).
-func (r *Runner) step(ctx context.Context, out *Outcome, j *Job, kind history.Kind, fn func() (time.Duration, error), fail func(error)) {
+// step runs a follow-up task and records it, against the repository the
+// backup used; what fn reports (a drill's snapshot, bytes and restore
+// time) goes into the record.
+func (r *Runner) step(ctx context.Context, out *Outcome, j *Job, kind history.Kind, fn func() (DrillResult, error), fail func(error)) {
 	if ctx.Err() != nil {
 		return
 	}
 	r.report("running %s", kind)
 	start := r.now()
-	took, err := fn()
-	rec := history.Record{Kind: kind, Job: j.Name, Start: start, End: r.now(), Status: history.StatusSuccess, Duration: took}
+	res, err := fn()
+	rec := history.Record{Kind: kind, Job: j.Name, Start: start, End: r.now(), Status: history.StatusSuccess,
+		Duration: res.Restore, Snapshot: res.Snapshot, Bytes: res.Bytes}
+	for _, br := range out.Records {
+		if br.Kind == history.KindBackup {
+			rec.Target = br.Target
+		}
+	}
 	if err != nil {
 		rec.Status, rec.Error = history.StatusFailed, err.Error()
 		fail(prefixed(string(kind), err))

@@ -29,9 +29,9 @@ func (f *fakeSteps) steps() Steps {
 		Forget: func(ctx context.Context, j *Job) error { f.calls = append(f.calls, "forget"); return nil },
 		Prune:  func(ctx context.Context, j *Job) error { f.calls = append(f.calls, "prune"); return f.prErr },
 		Check:  func(ctx context.Context, j *Job) error { f.calls = append(f.calls, "check"); return nil },
-		Drill: func(ctx context.Context, j *Job) (time.Duration, error) {
+		Drill: func(ctx context.Context, j *Job) (DrillResult, error) {
 			f.calls = append(f.calls, "drill")
-			return 42 * time.Second, nil
+			return DrillResult{Snapshot: "snap1", Bytes: 100, Restore: 42 * time.Second}, nil
 		},
 	}
 }
@@ -96,6 +96,16 @@ func TestRunner(t *testing.T) {
 	}
 	if res.Records[4].Duration != 42*time.Second || res.Records[5].Snapshots != 3 || res.Records[5].Snapshot != "snap1" {
 		t.Errorf("records %+v", res.Records)
+	}
+	// The follow-up steps name the repository, a drill its snapshot and
+	// the data it restored.
+	for _, rec := range res.Records[1:5] {
+		if rec.Target != "/srv/repo" {
+			t.Errorf("%s record: target %q, want the backup's repository", rec.Kind, rec.Target)
+		}
+	}
+	if d := res.Records[4]; d.Snapshot != "snap1" || d.Bytes != 100 {
+		t.Errorf("drill record: snapshot %q, bytes %d", d.Snapshot, d.Bytes)
 	}
 	if strings.Join(ps.paths, ",") != "POST /hc/start,POST /hc" {
 		t.Errorf("pings %v", ps.paths)

@@ -108,7 +108,10 @@ func (r *Result) Refused() []*Group {
 // Reason texts of the guarantees.
 const (
 	ReasonLastOfGroup = "last snapshot of its group"
-	ReasonProtected   = "protected"
+	// ReasonLastOfSource keeps the newest snapshot of a host and its paths
+	// (or disks, or job) that a wider group would have removed.
+	ReasonLastOfSource = "last snapshot of its source"
+	ReasonProtected    = "protected"
 	// ReasonMinRetention begins the reason of a snapshot younger than the
 	// minimum retention: "min-retention (younger than 30d)".
 	ReasonMinRetention = "min-retention"
@@ -133,11 +136,7 @@ func GroupSnapshots(snaps []*repo.Snapshot, g GroupBy) []*Group {
 	}
 	for _, grp := range groups {
 		sort.SliceStable(grp.Decisions, func(i, j int) bool {
-			a, b := grp.Decisions[i].Snapshot, grp.Decisions[j].Snapshot
-			if !a.Time.Equal(b.Time) {
-				return a.Time.After(b.Time)
-			}
-			return a.ID.String() < b.ID.String()
+			return newer(grp.Decisions[i].Snapshot, grp.Decisions[j].Snapshot)
 		})
 	}
 	sort.SliceStable(groups, func(i, j int) bool {
@@ -183,7 +182,43 @@ func Apply(snaps []*repo.Snapshot, p Policy, o Options) (*Result, error) {
 			g.Decisions[0].Reasons = []string{ReasonLastOfGroup}
 		}
 	}
+	if !o.AllowEmpty {
+		keepLastOfSource(res)
+	}
 	return res, nil
+}
+
+// keepLastOfSource keeps the newest snapshot of every source (host and
+// paths, disks or job: DefaultGroupBy) when its group is a wider one
+// (--group-by tags, or one group of everything), so that no policy leaves
+// a machine or a path without a backup.
+func keepLastOfSource(res *Result) {
+	newest := map[string]*Decision{}
+	for _, g := range res.Groups {
+		for i := range g.Decisions {
+			d := &g.Decisions[i]
+			k := DefaultGroupBy.Key(d.Snapshot).id()
+			if n := newest[k]; n == nil || newer(d.Snapshot, n.Snapshot) {
+				newest[k] = d
+			}
+		}
+	}
+	for _, d := range newest {
+		if !d.Keep {
+			d.Keep = true
+			d.Guarded = true
+			d.Reasons = []string{ReasonLastOfSource}
+		}
+	}
+}
+
+// newer orders snapshots as GroupSnapshots does: later time first, equal
+// times by id.
+func newer(a, b *repo.Snapshot) bool {
+	if !a.Time.Equal(b.Time) {
+		return a.Time.After(b.Time)
+	}
+	return a.ID.String() < b.ID.String()
 }
 
 // Forget decides on removing the snapshots with the given ids (forget by

@@ -355,6 +355,60 @@ func TestApplyGuarded(t *testing.T) {
 	}
 }
 
+// TestLastOfSource: when the groups are wider than a source (one group of
+// everything, or by tags), a policy still never takes the last snapshot of
+// a host and its paths, unless AllowEmpty.
+func TestLastOfSource(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	a1, a2 := snap(t, "2026-11-01T10:00:00Z"), snap(t, "2026-11-02T10:00:00Z")
+	other := snap(t, "2026-10-01T10:00:00Z")
+	other.Hostname = "other"
+	etc := snap(t, "2026-10-02T10:00:00Z", "weekly")
+	etc.Paths = []string{"/etc"}
+	etcOld := snap(t, "2026-09-02T10:00:00Z", "weekly")
+	etcOld.Paths = []string{"/etc"}
+	snaps := []*repo.Snapshot{a1, a2, other, etc, etcOld}
+	for _, tc := range []struct {
+		groupBy string
+		allow   bool
+		want    []string
+	}{
+		{"", false, []string{
+			"2026-11-02T10:00:00Z keep [last]",
+			"2026-11-01T10:00:00Z remove []",
+			"2026-10-02T10:00:00Z keep [last snapshot of its source]",
+			"2026-10-01T10:00:00Z keep [last snapshot of its source]",
+			"2026-09-02T10:00:00Z remove []",
+		}},
+		{"tags", false, []string{
+			"2026-11-02T10:00:00Z keep [last]",
+			"2026-11-01T10:00:00Z remove []",
+			"2026-10-01T10:00:00Z keep [last snapshot of its source]",
+			"2026-10-02T10:00:00Z keep [last]",
+			"2026-09-02T10:00:00Z remove []",
+		}},
+		{"", true, []string{
+			"2026-11-02T10:00:00Z keep [last]",
+			"2026-11-01T10:00:00Z remove []",
+			"2026-10-02T10:00:00Z remove []",
+			"2026-10-01T10:00:00Z remove []",
+			"2026-09-02T10:00:00Z remove []",
+		}},
+	} {
+		by, err := ParseGroupBy(tc.groupBy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Apply(snaps, Policy{Last: 1}, Options{Now: now, GroupBy: by, AllowEmpty: tc.allow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := verdicts(res); !slices.Equal(got, tc.want) {
+			t.Errorf("group by %q, allow-empty %v:\n%s\nwant\n%s", tc.groupBy, tc.allow, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+		}
+	}
+}
+
 func TestGrouping(t *testing.T) {
 	mk := func(host, job string, paths []string, disks []repo.Disk, tags ...string) *repo.Snapshot {
 		return &repo.Snapshot{Time: time.Date(2026, 11, 20, 10, len(paths)+len(disks), 0, 0, time.UTC), Hostname: host, Job: job, Paths: paths, Disks: disks, Tags: tags}
@@ -450,5 +504,25 @@ func TestParseEvery(t *testing.T) {
 	}
 	if _, err := ParseTagList("a,,b"); err == nil {
 		t.Error("ParseTagList(a,,b): no error")
+	}
+}
+
+// TestGroupKeyString: a group of untagged snapshots says so when grouped by
+// tags, rather than looking like the group of everything.
+func TestGroupKeyString(t *testing.T) {
+	sn := snap(t, "2026-11-01T10:00:00Z")
+	for _, tc := range []struct{ by, want string }{
+		{"", "all snapshots"},
+		{"tags", "no tags"},
+		{"host,tags", "host h, no tags"},
+		{"host,paths", "host h, paths [/data]"},
+	} {
+		by, err := ParseGroupBy(tc.by)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := by.Key(sn).String(); got != tc.want {
+			t.Errorf("group by %q: %q, want %q", tc.by, got, tc.want)
+		}
 	}
 }

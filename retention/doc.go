@@ -31,7 +31,10 @@
 //     of it is removed) unless AllowEmpty is set;
 //   - a protected snapshot is never removed;
 //   - a snapshot younger than the minimum retention period is never removed;
-//   - the newest snapshot of a group is never removed unless AllowEmpty.
+//   - the newest snapshot of a group is never removed unless AllowEmpty;
+//   - nor, unless AllowEmpty, the newest of a source (host and paths, disks
+//     or job), which matters when the groups are wider than a source
+//     (grouped by tags only, or not grouped at all).
 //
 // Every decision carries its reasons ("daily 2026-11-20", "within 7d",
 // "tag monthly", "protected", "min-retention (younger than 30d)", ...). A

@@ -62,6 +62,8 @@ type GroupKey struct {
 	Job      string   `json:"job,omitempty"`
 	Paths    []string `json:"paths,omitempty"` // sorted; disks as "disk:NAME"
 	Tags     []string `json:"tags,omitempty"`  // sorted
+	// untagged: grouped by tags, and the group's snapshots have none.
+	untagged bool
 }
 
 // Key returns the group key of sn under g. With Paths, a snapshot written by
@@ -84,6 +86,7 @@ func (g GroupBy) Key(sn *repo.Snapshot) GroupKey {
 		k.Tags = slices.Clone(sn.Tags)
 		sort.Strings(k.Tags)
 		k.Tags = slices.Compact(k.Tags)
+		k.untagged = len(k.Tags) == 0
 	}
 	return k
 }
@@ -122,6 +125,9 @@ func (k GroupKey) String() string {
 	}
 	if len(k.Tags) > 0 {
 		f = append(f, "tags ["+strings.Join(k.Tags, " ")+"]")
+	}
+	if k.untagged {
+		f = append(f, "no tags")
 	}
 	if len(f) == 0 {
 		return "all snapshots"

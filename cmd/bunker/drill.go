@@ -56,10 +56,16 @@ the exit status is 1.` + repoExitStatus(),
 				if err != nil {
 					return err
 				}
+				g.runSnapshot = sn.ID.String()
 				prog := drillProgress{g.newProgress("drill")}
 				opts.Progress = prog
 				rep, err := drill.Run(cmd.Context(), r, sn, opts)
 				prog.done()
+				if err == nil {
+					// The history records the restore time: the recovery
+					// time to expect.
+					g.runBytes, g.runDuration = rep.Bytes, rep.Restore
+				}
 				var se *drill.SpaceError
 				if errors.As(err, &se) {
 					return withHint(err, "free space there, or give a scratch directory on a larger file system with --scratch DIR")

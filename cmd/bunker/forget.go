@@ -200,7 +200,9 @@ Whatever the policy says:
   - a snapshot younger than the repository's minimum retention period
     ('bunker config min-retention') is never removed, by policy or by id;
   - a protected snapshot ('bunker protect') is never removed;
-  - the newest snapshot of a group is kept unless --allow-empty;
+  - the newest snapshot of a group is kept unless --allow-empty, and so is
+    the newest of each host and path set (disk, job) when the groups are
+    wider (--group-by tags, or '');
   - a group of which the policy would keep nothing is left alone (and the
     command exits 1) unless --allow-empty.
 A snapshot named by id that a guarantee keeps is an error: the others named
@@ -436,7 +438,14 @@ func printForget(w io.Writer, doc forgetJSON) error {
 		fmt.Fprintf(w, "policy: %s\n", doc.Policy)
 	}
 	for _, grp := range doc.Groups {
-		fmt.Fprintf(w, "\nsnapshots of %s:\n", grp.Key)
+		switch k := grp.Key.String(); k {
+		case "all snapshots":
+			fmt.Fprintf(w, "\nall snapshots:\n")
+		case "no tags":
+			fmt.Fprintf(w, "\nsnapshots without tags:\n")
+		default:
+			fmt.Fprintf(w, "\nsnapshots of %s:\n", k)
+		}
 		if grp.Refused != "" {
 			fmt.Fprintf(w, "refused: %s\n", grp.Refused)
 		}

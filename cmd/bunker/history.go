@@ -158,10 +158,10 @@ func validHistoryKind(k history.Kind) bool {
 // with unreadable sources, else failed. The record goes to the local
 // history and to the repository the command opened, r (nil: none). A
 // history that cannot be written is a warning, never the command's failure.
-func (g *globalOptions) recordRun(ctx context.Context, r *repo.Repository, kind history.Kind, target string, start time.Time, snapshot string, bytes int64, err error) {
+func (g *globalOptions) recordRun(ctx context.Context, r *repo.Repository, kind history.Kind, target string, start time.Time, snapshot string, bytes int64, took time.Duration, err error) {
 	host, _ := os.Hostname()
 	rec := history.Record{ID: history.NewID(), Host: host, Kind: kind, Target: target, Start: start, End: time.Now(),
-		Status: history.StatusSuccess, Snapshot: snapshot, Bytes: bytes}
+		Duration: took, Status: history.StatusSuccess, Snapshot: snapshot, Bytes: bytes}
 	var incomplete *incompleteError
 	switch {
 	case err == nil:
@@ -238,5 +238,5 @@ func (g *globalOptions) recordCommand(ctx context.Context, start time.Time, err 
 	if target == "" && g.v != nil {
 		target = g.v.GetString("repository")
 	}
-	g.recordRun(ctx, g.opened, kind, target, start, g.runSnapshot, g.runBytes, err)
+	g.recordRun(ctx, g.opened, kind, target, start, g.runSnapshot, g.runBytes, g.runDuration, err)
 }

@@ -96,7 +96,7 @@ func newJobListCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:     "list",
 		Short:   "List the jobs with their schedule and state",
-		Long:    `List the jobs of the config file: enabled or not, schedule, next run and sources.` + exitStatusHelp(),
+		Long:    `List the jobs of the config file: enabled or not, schedule, next run (in local time, as in 'bunker status') and sources.` + exitStatusHelp(),
 		Example: "  bunker job list\n  bunker job list --json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -116,7 +116,7 @@ func newJobListCmd(g *globalOptions) *cobra.Command {
 				if j.Schedule != nil {
 					d.Schedule, sched = j.Schedule.String(), j.Schedule.String()
 					if n := j.Schedule.Next(now); !n.IsZero() && j.Enabled {
-						d.Next, next = n.Format(time.RFC3339), n.Format("2006-01-02 15:04")
+						d.Next, next = n.Format(time.RFC3339), n.Local().Format("2006-01-02 15:04")
 					}
 				}
 				state := "enabled"
@@ -190,8 +190,12 @@ skipped and exits 0), run the before hooks, back up, apply the job's
 retention, prune, check and drill when due, run the after and on-success or
 on-failure hooks, notify, and record every step in the history.
 
+A repository locked by another process (another job's backup while this
+job's retention needs the exclusive lock) fails the step with exit 11 unless
+--retry-lock gives the time to wait for it.
+
 A disabled job does nothing and says so.` + repoExitStatus(helpPartial),
-		Example: "  bunker job run nightly\n  bunker job run vm-disks --json",
+		Example: "  bunker job run nightly\n  bunker job run vm-disks --json\n  bunker job run nightly --retry-lock 30m",
 		Args:    exactArgs(1, "a job name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.loadJobs()
@@ -321,13 +325,14 @@ func (jr *jobRepo) close() {
 	}
 }
 
-// locked runs fn with the repository locked.
+// locked runs fn with the repository locked, waiting up to --retry-lock
+// for a lock another process holds (another job's backup, say).
 func (jr *jobRepo) locked(ctx context.Context, exclusive bool, fn func(r *repo.Repository) error) error {
 	r, err := jr.open(ctx)
 	if err != nil {
 		return err
 	}
-	l, err := r.Lock(ctx, exclusive)
+	l, err := jr.g.lock(ctx, r, exclusive)
 	if err != nil {
 		return err
 	}
@@ -429,8 +434,8 @@ func (jr *jobRepo) steps() job.Steps {
 				return err
 			})
 		},
-		Drill: func(ctx context.Context, j *job.Job) (time.Duration, error) {
-			var took time.Duration
+		Drill: func(ctx context.Context, j *job.Job) (job.DrillResult, error) {
+			var res job.DrillResult
 			err := jr.locked(ctx, false, func(r *repo.Repository) error {
 				snaps, err := jobSnapshots(ctx, r, j.Name)
 				if err != nil {
@@ -440,18 +445,19 @@ func (jr *jobRepo) steps() job.Steps {
 					return fmt.Errorf("drill: job %s has no snapshot", j.Name)
 				}
 				sn := snaps[len(snaps)-1]
+				res.Snapshot = sn.ID.String()
 				rep, err := drill.Run(ctx, r, sn, drill.Options{})
 				if err != nil {
 					return err
 				}
+				res.Bytes, res.Restore = rep.Bytes, rep.Restore
 				if !rep.OK() {
 					return fmt.Errorf("drill of snapshot %s failed: %s", sn.ID.Str(), strings.Join(rep.Failures(), "; "))
 				}
-				took = rep.Restore
 				g.out.verbosef(1, "drill of snapshot %s: restored in %s, verified in %s", sn.ID.Str(), rep.Restore.Round(time.Millisecond), rep.Verify.Round(time.Millisecond))
 				return nil
 			})
-			return took, err
+			return res, err
 		},
 		Check: func(ctx context.Context, j *job.Job) error {
 			return jr.locked(ctx, false, func(r *repo.Repository) error {

@@ -35,10 +35,12 @@ type globalOptions struct {
 
 	// command is the command being run (set before it runs).
 	command *cobra.Command
-	// runSnapshot and runBytes describe what the command wrote, for its
-	// history record (set by backup).
+	// runSnapshot, runBytes and runDuration describe what the command
+	// wrote or read, for its history record (set by backup and drill; a
+	// zero runDuration records the command's whole time).
 	runSnapshot string
 	runBytes    int64
+	runDuration time.Duration
 	// opened is the first repository the command opened, where its
 	// history record is stored too.
 	opened *repo.Repository

@@ -224,8 +224,15 @@ install' recorded; with --systemd or --cron only that scheduler's.` + exitStatus
 					done, err = in.Unapply(cmd.Context(), schedule.CronUser, "", crontab, activate)
 				}
 				if err == nil {
+					// The recorded files: units, or /etc/cron.d/bunker. A
+					// user's files are systemd user units (the crontab
+					// block is done above).
+					ft := t
+					if ft == schedule.CronUser {
+						ft = schedule.SystemdUser
+					}
 					var more []string
-					more, err = in.Unapply(cmd.Context(), t, "", "", activate)
+					more, err = in.Unapply(cmd.Context(), ft, "", "", activate)
 					done = append(done, more...)
 				}
 			}

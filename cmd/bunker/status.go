@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -102,7 +103,11 @@ The exit status is 1 when any job is overdue, for monitoring systems.
 						names = append(names, s.Job)
 					}
 				}
-				return withHint(fmt.Errorf("%w: %v", errOverdue, names), "see 'bunker history --job NAME' for what went wrong")
+				jobs := "jobs"
+				if len(names) == 1 {
+					jobs = "job"
+				}
+				return withHint(fmt.Errorf("%d %s %w: %s", len(names), jobs, errOverdue, strings.Join(names, ", ")), "see 'bunker history --job NAME' for what went wrong")
 			}
 			return nil
 		},
