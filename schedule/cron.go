@@ -65,16 +65,17 @@ func Crontab(jobs []JobSpec, o Options) (string, error) {
 		if s.Window > 0 {
 			cmd = append(cmd, "sleep "+strconv.FormatInt(int64(fixedDelay(j.Name, s.Window)/time.Second), 10))
 		}
-		lock := o.LockDir
-		if lock == "" {
-			lock = "/run/lock"
-			if o.User {
-				lock = "/tmp"
-			}
-		}
-		lockFile := shellQuote(lock+"/bunker-"+j.Name+".lock", false)
-		if o.User {
-			lockFile = shellQuote(lock+"/bunker-", false) + "$(id -u)" + shellQuote("-"+j.Name+".lock", false)
+		var lockFile string
+		switch {
+		case o.LockDir != "":
+			lockFile = shellQuote(o.LockDir+"/bunker-"+j.Name+".lock", false)
+		case o.User:
+			// In the user's home: a lock file in a shared directory such
+			// as /tmp could be created first by another user, and the job
+			// would never run.
+			lockFile = `"$HOME"/` + shellQuote(".bunker-"+j.Name+".lock", false)
+		default:
+			lockFile = shellQuote("/run/lock/bunker-"+j.Name+".lock", false)
 		}
 		args := o.command("job", "run", j.Name)
 		q := make([]string, len(args))

@@ -181,6 +181,10 @@ type jobRunJSON struct {
 	Warnings    []string `json:"warnings,omitempty"`
 }
 
+// defaultJobRetryLock is how long a job run waits for a repository lock
+// held by another process when --retry-lock is not given.
+const defaultJobRetryLock = time.Hour
+
 func newJobRunCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "run JOB",
@@ -191,13 +195,18 @@ retention, prune, check and drill when due, run the after and on-success or
 on-failure hooks, notify, and record every step in the history.
 
 A repository locked by another process (another job's backup while this
-job's retention needs the exclusive lock) fails the step with exit 11 unless
---retry-lock gives the time to wait for it.
+job's retention needs the exclusive lock) is waited for: up to
+--retry-lock, which defaults to 1h for job runs (scheduled jobs sharing a
+repository must not fail because their times overlap); --retry-lock 0s
+fails the step with exit 11 at once instead.
 
 A disabled job does nothing and says so.` + repoExitStatus(helpPartial),
 		Example: "  bunker job run nightly\n  bunker job run vm-disks --json\n  bunker job run nightly --retry-lock 30m",
 		Args:    exactArgs(1, "a job name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f := cmd.Flags().Lookup("retry-lock"); f != nil && !f.Changed {
+				g.RetryLock = defaultJobRetryLock
+			}
 			cfg, err := g.loadJobs()
 			if err != nil {
 				return err
