@@ -82,6 +82,7 @@ is restored and the exit status is 1.` + repoExitStatus(),
 				if err != nil {
 					return err
 				}
+				g.runSnapshot = sn.ID.String()
 				switch {
 				case o.disk.name != "" && o.target != "":
 					return g.restorePartitionFiles(cmd.Context(), r, sn, o)
@@ -174,6 +175,7 @@ func (g *globalOptions) restoreFiles(cmd *cobra.Command, r *repo.Repository, sn 
 		return err
 	}
 	elapsed := time.Since(start)
+	g.runBytes = int64(stats.Bytes)
 	if g.JSON {
 		g.out.jsonLine(map[string]any{
 			"message_type":   "summary",

@@ -174,6 +174,7 @@ func (g *globalOptions) restoreDisk(cmd *cobra.Command, r *repo.Repository, sn *
 		}
 	}
 	elapsed := time.Since(begin)
+	g.runBytes = stats.BytesWritten
 	if g.JSON {
 		g.out.jsonLine(map[string]any{
 			"message_type":   "summary",
