@@ -1,4 +1,10 @@
-//go:build linux
+//go:build linux && experiment
+
+// The experiments in this file measure chunker parameters on a real disk
+// image. They are not part of the test suite; run them by hand with the
+// experiment build tag, for example:
+//
+//	BUNKER_PARAMS_IMAGE=/tmp/disk.img go test -tags experiment -run Experiment -v ./chunk/
 
 package chunk
 
@@ -19,7 +25,7 @@ import (
 // scattered changes. It is an experiment, run by hand:
 //
 //	mkfs.ext4 -d SOME_TREE /tmp/disk.img 3G
-//	BUNKER_PARAMS_IMAGE=/tmp/disk.img go test -run DiskParams -v ./chunk/
+//	BUNKER_PARAMS_IMAGE=/tmp/disk.img go test -tags experiment -run DiskParams -v ./chunk/
 //
 // It reports, per parameter set, the chunks of the disk, and the bytes of
 // new chunks (plain and zstd-compressed) for two change patterns that
@@ -28,7 +34,7 @@ import (
 func TestDiskParamsExperiment(t *testing.T) {
 	path := os.Getenv("BUNKER_PARAMS_IMAGE")
 	if path == "" {
-		t.Skip("set BUNKER_PARAMS_IMAGE to a disk image to run the experiment")
+		t.Fatal("set BUNKER_PARAMS_IMAGE to a disk image to run the experiment")
 	}
 	sets := []Params{
 		{Min: 512 << 10, AvgBits: 20, Max: 8 << 20},
@@ -178,7 +184,7 @@ func scan(t *testing.T, f *os.File, size int64, ranges [][2]int64, p Params, pag
 func TestZeroRunExperiment(t *testing.T) {
 	path := os.Getenv("BUNKER_PARAMS_IMAGE")
 	if path == "" {
-		t.Skip("set BUNKER_PARAMS_IMAGE to a disk image to run the experiment")
+		t.Fatal("set BUNKER_PARAMS_IMAGE to a disk image to run the experiment")
 	}
 	img, err := os.ReadFile(path)
 	if err != nil {

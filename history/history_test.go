@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -372,8 +374,11 @@ bunker_job_overdue{job="new"} 1
 	if len(entries) != 1 {
 		t.Errorf("temp files left: %v", entries)
 	}
-	if err := WritePrometheus(filepath.Join(dir, "missing", "x.prom"), sts); err == nil {
-		t.Error("write into a missing directory succeeded")
+	// The error names the file asked for, not the temporary file.
+	missing := filepath.Join(dir, "missing", "x.prom")
+	err = WritePrometheus(missing, sts)
+	if want := "write prometheus file " + missing + ": no such file or directory"; err == nil || err.Error() != want || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("write into a missing directory: %v, want %s", err, want)
 	}
 }
 

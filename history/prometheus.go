@@ -2,7 +2,9 @@ package history
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -87,7 +89,7 @@ func WritePrometheus(path string, sts []JobStatus) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("write prometheus file: %w", err)
+		return fmt.Errorf("write prometheus file %s: %w", path, withoutPath(err))
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
@@ -105,7 +107,21 @@ func WritePrometheus(path string, sts []JobStatus) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write prometheus file %s: %w", path, err)
+		return fmt.Errorf("write prometheus file %s: %w", path, withoutPath(err))
 	}
 	return nil
+}
+
+// withoutPath drops the file names from err, which name the temporary file
+// rather than the file the user asked for.
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }

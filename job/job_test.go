@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bunkerbackup/bunker/internal/nobodytest"
 	"github.com/bunkerbackup/bunker/retention"
 )
 
@@ -179,11 +180,21 @@ func TestLoad(t *testing.T) {
 	if _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing: %v", err)
 	}
-	if os.Getuid() != 0 {
-		os.Chmod(p, 0)
-		if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "must be able to read it") {
-			t.Errorf("unreadable: %v", err)
-		}
+}
+
+// TestLoadUnreadable: a configuration file this user cannot read. Root
+// reads any file, so as root the test runs as the user nobody.
+func TestLoadUnreadable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		nobodytest.Rerun(t)
+		return
+	}
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(Example()), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "must be able to read it") {
+		t.Errorf("unreadable: %v", err)
 	}
 }
 
@@ -386,8 +397,8 @@ func TestNotify(t *testing.T) {
 	}
 	start := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
 	info := RunInfo{Job: "nightly", Status: StatusSuccess, Start: start, End: start.Add(90 * time.Second), Snapshot: "abcd", Bytes: 42}
-	if err := n.Finish(ctx, info); err != nil {
-		t.Fatal(err)
+	if errs := n.Finish(ctx, info); errs != nil {
+		t.Fatal(errs)
 	}
 	env, _ := os.ReadFile(envFile)
 	wantEnv := "BUNKER_BYTES=42\nBUNKER_DURATION=90\nBUNKER_END=2026-11-22T02:01:30Z\nBUNKER_ERROR=\nBUNKER_JOB=nightly\nBUNKER_SNAPSHOT=abcd\nBUNKER_START=2026-11-22T02:00:00Z\nBUNKER_STATUS=success\n"
@@ -396,8 +407,8 @@ func TestNotify(t *testing.T) {
 	}
 	ps.fail = 2 // retried until it works
 	info.Status, info.Error = StatusFailed, "disk unreadable"
-	if err := n.Finish(ctx, info); err != nil {
-		t.Fatal(err)
+	if errs := n.Finish(ctx, info); errs != nil {
+		t.Fatal(errs)
 	}
 	want := []string{"POST /ping/uuid/start", "POST /ping/uuid", "POST /ping/uuid/fail", "POST /ping/uuid/fail", "POST /ping/uuid/fail"}
 	if strings.Join(ps.paths, "|") != strings.Join(want, "|") {
@@ -409,26 +420,35 @@ func TestNotify(t *testing.T) {
 	// Skipped runs do not ping; a 404 is not retried and the error hides the key.
 	info.Status = StatusSkipped
 	n.Notify.Command = ""
-	if err := n.Finish(ctx, info); err != nil || len(ps.paths) != 5 {
-		t.Errorf("skipped: %v %v", err, ps.paths)
+	if errs := n.Finish(ctx, info); errs != nil || len(ps.paths) != 5 {
+		t.Errorf("skipped: %v %v", errs, ps.paths)
 	}
 	ps.status = 404
 	info.Status = StatusSuccess
-	err := n.Finish(ctx, info)
-	if err == nil || strings.Contains(err.Error(), "uuid") || !strings.Contains(err.Error(), "HTTP status 404") || len(ps.paths) != 6 {
-		t.Errorf("404: %v %v", err, ps.paths)
+	errs := n.Finish(ctx, info)
+	if len(errs) != 1 || strings.Contains(errs[0].Error(), "uuid") || !strings.Contains(errs[0].Error(), "HTTP status 404") || len(ps.paths) != 6 {
+		t.Errorf("404: %v %v", errs, ps.paths)
 	}
 }
 
 func TestNotifyCommandFails(t *testing.T) {
 	n := Notifier{Notify: Notify{Command: "echo cannot mail >&2; exit 2", Timeout: 5 * time.Second}}
-	err := n.Finish(context.Background(), RunInfo{Job: "a", Status: StatusSuccess})
-	if err == nil || !strings.Contains(err.Error(), "exited with status 2: cannot mail") {
-		t.Errorf("err %v", err)
+	errs := n.Finish(context.Background(), RunInfo{Job: "a", Status: StatusSuccess})
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "exited with status 2: cannot mail") {
+		t.Errorf("errs %v", errs)
 	}
 	n = Notifier{Notify: Notify{URL: "http://127.0.0.1:1/x", Timeout: time.Second}, Retries: -1}
-	if err := n.Finish(context.Background(), RunInfo{Job: "a", Status: StatusSuccess}); err == nil {
-		t.Error("unreachable ping succeeded")
+	if errs := n.Finish(context.Background(), RunInfo{Job: "a", Status: StatusSuccess}); len(errs) != 1 {
+		t.Errorf("unreachable ping: %v", errs)
+	}
+	// Both fail: one error each, on one line each, the command's first.
+	n.Notify.Command = "echo first line; echo second line >&2; exit 3"
+	errs = n.Finish(context.Background(), RunInfo{Job: "a", Status: StatusFailed})
+	if len(errs) != 2 || !strings.HasPrefix(errs[0].Error(), "notify command: ") || !strings.HasPrefix(errs[1].Error(), "ping ") {
+		t.Fatalf("errs %q", errs)
+	}
+	if got := errs[0].Error(); strings.Contains(got, "\n") || !strings.HasSuffix(got, ": first line; second line") {
+		t.Errorf("notify command error %q", got)
 	}
 }
 

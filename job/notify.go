@@ -96,9 +96,11 @@ func (n Notifier) PingURL(status string) string {
 }
 
 // Finish runs the notify command (with [RunInfo.Env]) and pings the URL.
-// Both are attempted; the error joins what failed. A notification error
-// never changes the run's status: the caller reports it as a warning.
-func (n Notifier) Finish(ctx context.Context, info RunInfo) error {
+// Both are attempted; it returns one error for each that failed (so each
+// can be reported on a line of its own), the command's first. A
+// notification error never changes the run's status: the caller reports it
+// as a warning.
+func (n Notifier) Finish(ctx context.Context, info RunInfo) []error {
 	var errs []error
 	if n.Notify.Command != "" {
 		res := runHook(ctx, Hook{Command: n.Notify.Command, Timeout: n.timeout()}, info.Env())
@@ -107,6 +109,8 @@ func (n Notifier) Finish(ctx context.Context, info RunInfo) error {
 			if len(msg) > 500 {
 				msg = msg[len(msg)-500:]
 			}
+			// One line: the tail of the output, its lines joined.
+			msg = strings.Join(strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
 			if msg != "" {
 				errs = append(errs, fmt.Errorf("notify command: %w: %s", res.Err, msg))
 			} else {
@@ -126,7 +130,7 @@ func (n Notifier) Finish(ctx context.Context, info RunInfo) error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // maxPingBody is the largest body healthchecks.io accepts.

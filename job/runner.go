@@ -270,6 +270,22 @@ func (r *Runner) append(ctx context.Context, out *Outcome, rec history.Record) {
 	}
 }
 
+// Skipped records a start of j that did not run because its previous run
+// still holds the scheduler's lock (the flock of a cron line): a skipped run,
+// as Run records a start that finds the job's own lock held. The error names
+// the running job's pid when its lock tells it.
+func (r *Runner) Skipped(ctx context.Context, j *Job) Outcome {
+	out := Outcome{Job: j.Name, Start: r.now()}
+	err := fmt.Errorf("lock job %s: %w (its cron lock is held)", j.Name, ErrLocked)
+	if l, lerr := TryLock(r.StateDir, j.Name); lerr == nil {
+		l.Unlock()
+	} else if errors.Is(lerr, ErrLocked) {
+		err = lerr
+	}
+	r.report("job %s is already running; skipped", j.Name)
+	return r.finish(ctx, j, &out, history.StatusSkipped, err, Notifier{Notify: j.Notify, Client: r.HTTPClient}, true)
+}
+
 // finish records the run and sends the final notification.
 func (r *Runner) finish(ctx context.Context, j *Job, out *Outcome, status history.Status, err error, n Notifier, notify bool) Outcome {
 	out.Status, out.Err, out.End = string(status), err, r.now()
@@ -289,9 +305,7 @@ func (r *Runner) finish(ctx context.Context, j *Job, out *Outcome, status histor
 		if err != nil {
 			info.Error = err.Error()
 		}
-		if nerr := n.Finish(ctx, info); nerr != nil {
-			out.Warnings = append(out.Warnings, nerr)
-		}
+		out.Warnings = append(out.Warnings, n.Finish(ctx, info)...)
 	}
 	return *out
 }

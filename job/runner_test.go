@@ -206,3 +206,63 @@ func TestRunnerInterrupted(t *testing.T) {
 		t.Errorf("hooks log %q", got)
 	}
 }
+
+// TestRunnerNotifyWarnings: a failed notify command and a failed ping are
+// a warning each, and do not change the run's status.
+func TestRunnerNotifyWarnings(t *testing.T) {
+	dir := t.TempDir()
+	ps := &pingServer{status: 404}
+	srv := httptest.NewServer(ps)
+	defer srv.Close()
+	j := testJob(t, dir)
+	j.Notify.URL = srv.URL + "/hc"
+	j.Notify.Command = "echo cannot mail >&2; exit 2"
+	fs := &fakeSteps{backup: BackupResult{Snapshot: "snap1", Bytes: 100, Snapshots: 3, Target: "/srv/repo"}}
+	r := &Runner{StateDir: dir, History: history.Open(filepath.Join(dir, "history.jsonl")), Steps: fs.steps()}
+	out := r.Run(context.Background(), j)
+	if out.Status != "success" {
+		t.Fatalf("outcome %+v", out)
+	}
+	var got []string
+	for _, w := range out.Warnings {
+		got = append(got, w.Error())
+	}
+	want := []string{
+		"ping " + srv.URL + "/...: HTTP status 404", // the path may hold a key
+		`notify command: hook "echo cannot mail >&2; exit 2" exited with status 2: cannot mail`,
+		"ping " + srv.URL + "/...: HTTP status 404",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestRunnerSkipped: a start skipped by the cron line's lock is recorded as
+// skipped, naming the running job's pid when the job holds its own lock.
+func TestRunnerSkipped(t *testing.T) {
+	dir := t.TempDir()
+	j := testJob(t, dir)
+	hist := history.Open(filepath.Join(dir, "history.jsonl"))
+	r := &Runner{StateDir: dir, History: hist}
+	ctx := context.Background()
+	out := r.Skipped(ctx, j)
+	if out.Status != "skipped" || out.Err == nil || out.Err.Error() != "lock job nightly: job is already running (its cron lock is held)" {
+		t.Errorf("outcome %+v", out)
+	}
+	l, err := TryLock(dir, j.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	out = r.Skipped(ctx, j)
+	if !errors.Is(out.Err, ErrLocked) || !strings.Contains(out.Err.Error(), "(pid ") {
+		t.Errorf("outcome %+v", out)
+	}
+	res, _ := hist.ReadAll(ctx)
+	if len(res.Records) != 2 || res.Records[0].Status != history.StatusSkipped || res.Records[1].Status != history.StatusSkipped {
+		t.Errorf("history %+v", res.Records)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "log")); err == nil {
+		t.Error("hooks ran for a skipped start")
+	}
+}

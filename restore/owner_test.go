@@ -17,6 +17,9 @@ import (
 
 func TestFilesOwnerByName(t *testing.T) {
 	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("restoring owners needs root, and CI is set")
+		}
 		t.Skip("restoring owners needs root")
 	}
 	s := newFakeRepo()
@@ -81,6 +84,9 @@ func TestDiskDeltaDevice(t *testing.T) {
 	// A device is never resized: /dev/zero has no size and is refused.
 	f, err := os.OpenFile("/dev/zero", os.O_RDWR, 0)
 	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
 		t.Skip(err)
 	}
 	defer f.Close()

@@ -31,6 +31,9 @@ func TestVerifySparseTarget(t *testing.T) {
 	}
 	w.Close()
 	if alloc := blocks(t, path); alloc > d.DataBytes+1<<20 {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("file system does not keep holes (%d bytes allocated), and CI is set", alloc)
+		}
 		t.Skipf("file system does not keep holes (%d bytes allocated)", alloc)
 	}
 	st, err := VerifyDisk(ctx, s, d, openRW(t, path), opts)
@@ -48,6 +51,9 @@ func TestVerifySparseTarget(t *testing.T) {
 	}
 	c := chunks[3]
 	if err := punchHole(f, int64(c.Offset), int64(c.Length)); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("punch hole: %v", err)
+		}
 		t.Skipf("punch hole: %v", err)
 	}
 	st, err = VerifyDisk(ctx, s, d, f, opts)

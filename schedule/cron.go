@@ -17,11 +17,23 @@ const (
 // CronFile is the /etc/cron.d file name of the system crontab.
 const CronFile = "bunker"
 
+// CronBusyExit is the status flock(1) exits with in a cron line when the
+// job's previous run still holds the lock (EX_TEMPFAIL; bunker never exits
+// with it).
+const CronBusyExit = 75
+
 // Crontab renders the cron lines of the jobs. For system cron (o.User
 // false) the result is the whole /etc/cron.d/bunker file, with a user field
 // on every line; for a user crontab it is the marked block to merge with
 // [MergeBlock]. Every command runs under "flock -n" so an overlapping start
-// is skipped; what cron cannot express (an Nth weekday, a single year, a
+// is skipped, and recorded as skipped in the history like a start that finds
+// the job's own lock held: flock exits with [CronBusyExit] when the previous
+// run still holds the lock, and then "bunker job skipped JOB" runs:
+//
+//	GUARDS && flock -n -E 75 LOCK bunker job run JOB || [ $? -ne 75 ] || bunker job skipped JOB
+//
+// (&& and || bind equally, left to right: a guard that fails leaves a
+// status other than 75, so nothing more runs). What cron cannot express (an Nth weekday, a single year, a
 // time zone other than the system's) is a shell guard in front of the
 // command, and a start window becomes a fixed per-job sleep (the analogue
 // of FixedRandomDelay=). A line with a time zone fires every hour and its
@@ -77,17 +89,21 @@ func Crontab(jobs []JobSpec, o Options) (string, error) {
 		default:
 			lockFile = shellQuote("/run/lock/bunker-"+j.Name+".lock", false)
 		}
-		args := o.command("job", "run", j.Name)
-		q := make([]string, len(args))
-		for i, a := range args {
-			q[i] = shellQuote(a, false)
+		quote := func(args []string) string {
+			q := make([]string, len(args))
+			for i, a := range args {
+				q[i] = shellQuote(a, false)
+			}
+			return strings.Join(q, " ")
 		}
-		cmd = append(cmd, "flock -n "+lockFile+" "+strings.Join(q, " "))
+		busy := strconv.Itoa(CronBusyExit)
+		cmd = append(cmd, "flock -n -E "+busy+" "+lockFile+" "+quote(o.command("job", "run", j.Name)))
 		line := fields
 		if !o.User {
 			line += " " + user
 		}
-		line += " " + cronEscape(strings.Join(cmd, " && "))
+		line += " " + cronEscape(strings.Join(cmd, " && ")+
+			" || [ $? -ne "+busy+" ] || "+quote(o.command("job", "skipped", j.Name)))
 		b.WriteString(line + "\n")
 	}
 	b.WriteString(BlockEnd + "\n")

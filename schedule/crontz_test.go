@@ -103,7 +103,7 @@ func zonedLine(t *testing.T, s Schedule, sys *time.Location) cronLine {
 	}
 	var text string
 	for _, l := range strings.Split(out, "\n") {
-		if strings.HasSuffix(l, " job run x") {
+		if strings.HasSuffix(l, " job skipped x") {
 			text = l
 		}
 	}

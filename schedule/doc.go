@@ -32,7 +32,8 @@
 //
 // [SystemdUnits] renders a oneshot service and a timer per job plus the
 // failure-notification template unit; [Crontab] renders cron lines, each
-// guarded by flock against overlapping runs, with shell guards for what cron
+// guarded by flock against overlapping runs (an overlapping start is recorded
+// as skipped by "bunker job skipped"), with shell guards for what cron
 // cannot express (the third Monday, a single year, a time zone). [Installer]
 // writes the rendered files atomically under a root directory and records
 // them in a manifest, so removal takes out exactly what was installed;

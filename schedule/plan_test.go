@@ -34,7 +34,7 @@ func TestRenderApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	cron, err := os.ReadFile(filepath.Join(root, "etc/cron.d/bunker"))
-	if err != nil || !strings.Contains(string(cron), " root [ \"$(date +\\%u)\" = 1 ] && flock -n /run/lock/bunker-b.lock") {
+	if err != nil || !strings.Contains(string(cron), " root [ \"$(date +\\%u)\" = 1 ] && flock -n -E 75 /run/lock/bunker-b.lock") {
 		t.Errorf("cron.d: %s %v", cron, err)
 	}
 	done, err = sys.Unapply(ctx, SystemdSystem, SystemUnitDir, "", true)

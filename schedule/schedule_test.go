@@ -363,7 +363,8 @@ func TestUnitQuoting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCron := `0 0 * * * root flock -n /run/lock/bunker-a.lock '/opt/my bunker/bunker' --config '/etc/b'\''\%.yaml' job run a`
+	wantCron := `0 0 * * * root flock -n -E 75 /run/lock/bunker-a.lock '/opt/my bunker/bunker' --config '/etc/b'\''\%.yaml' job run a` +
+		` || [ $? -ne 75 ] || '/opt/my bunker/bunker' --config '/etc/b'\''\%.yaml' job skipped a`
 	if !strings.Contains(cron, wantCron+"\n") {
 		t.Errorf("cron:\n%s\nwant line %q", cron, wantCron)
 	}

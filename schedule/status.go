@@ -121,7 +121,9 @@ func inspectUnits(p Places, t Target, jobs []JobSpec, o Options, out map[string]
 	return nil
 }
 
-var jobLineRE = regexp.MustCompile(` job run ([A-Za-z0-9][A-Za-z0-9_-]*)$`)
+// jobLineRE finds the job of a cron line: it ends in "job skipped JOB", or
+// in "job run JOB" as lines of earlier versions did.
+var jobLineRE = regexp.MustCompile(` job (?:run|skipped) ([A-Za-z0-9][A-Za-z0-9_-]*)$`)
 
 // cronJobLines maps job names to their lines in a crontab's bunker block
 // (/etc/cron.d/bunker has the markers too).

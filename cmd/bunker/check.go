@@ -41,7 +41,7 @@ against its id; --read-data-subset does so for a part of the packs: "n/m"
 
 Damaged or missing data is traced to the snapshots, files and disks that use
 it. Errors make the exit status 1; warnings (such as unreferenced packs left
-by an interrupted backup) do not. With -q nothing is printed unless there is
+by an interrupted backup or prune) do not. With -q nothing is printed unless there is
 a problem.` + repoExitStatus(),
 		Example: `  bunker check
   bunker check --read-data

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -182,29 +183,44 @@ func TestPasswordLevels(t *testing.T) {
 	}
 }
 
-// TestSnapshotFlags: the listing marks incomplete, crash-consistent and
-// changed-during-read snapshots, with a legend, and --json has the fields.
+// TestSnapshotFlags: the listing marks protected, incomplete,
+// crash-consistent and changed-during-read snapshots, with a legend, and
+// --json has the fields.
 func TestSnapshotFlags(t *testing.T) {
 	sn := &repo.Snapshot{Hostname: "h", Paths: []string{"vm1"}, Incomplete: true,
 		Disks: []repo.Disk{{Name: "vm1", ChangedDuringRead: true}, {Name: "vm2", CrashConsistent: true}}}
+	plain := &repo.Snapshot{ID: repo.ID{0xab}, Hostname: "h", Paths: []string{"/etc"}}
+	until := time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC)
+	prot := protectedSet{sn.ID: until}
 	var b bytes.Buffer
-	if err := printSnapshots(&b, []*repo.Snapshot{sn}); err != nil {
+	if err := printSnapshotTable(&b, []*repo.Snapshot{sn, plain}, prot, false); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"ID        Flags", "00000000  !c~  ", "\n!  incomplete", "\nc  crash-consistent", "\n~  a disk changed while it was read"} {
+	for _, want := range []string{"ID        Flags", "00000000  p!c~  ", "\nab000000        ", "\np  protected: 'bunker forget' does not remove it\n",
+		"\n!  incomplete", "\nc  crash-consistent", "\n~  a disk changed while it was read"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("listing lacks %q:\n%s", want, out)
 		}
 	}
-	j, err := json.Marshal(toSnapshotJSON(sn))
+	j, err := json.Marshal(toSnapshotJSON(sn, prot))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"incomplete":true`, `"crash_consistent":true`, `"changed_during_read":true`} {
+	for _, want := range []string{`"incomplete":true`, `"crash_consistent":true`, `"changed_during_read":true`,
+		`"protected":true`, `"protected_until":"2027-01-31T00:00:00Z"`} {
 		if !strings.Contains(string(j), want) {
 			t.Errorf("JSON lacks %s: %s", want, j)
 		}
+	}
+	// Protected until unprotected: no end; not protected: false.
+	j, _ = json.Marshal(toSnapshotJSON(sn, protectedSet{sn.ID: {}}))
+	if !strings.Contains(string(j), `"protected":true`) || strings.Contains(string(j), "protected_until") {
+		t.Errorf("protected without end: %s", j)
+	}
+	j, _ = json.Marshal(toSnapshotJSON(plain, prot))
+	if !strings.Contains(string(j), `"protected":false`) || strings.Contains(string(j), "protected_until") {
+		t.Errorf("not protected: %s", j)
 	}
 }
 

@@ -78,7 +78,7 @@ example'): sources, tags, schedule, retention, hooks and notifications.` + exitS
   bunker job run nightly`,
 		Args: noArgs,
 	}
-	cmd.AddCommand(newJobListCmd(g), newJobValidateCmd(g), newJobRunCmd(g), newJobNotifyFailureCmd(g))
+	cmd.AddCommand(newJobListCmd(g), newJobValidateCmd(g), newJobRunCmd(g), newJobSkippedCmd(g), newJobNotifyFailureCmd(g))
 	return cmd
 }
 
@@ -226,38 +226,74 @@ A disabled job does nothing and says so.` + repoExitStatus(helpPartial),
 			out := runner.Run(cmd.Context(), j)
 			// The run's records go to the repository it used as well.
 			g.saveRepoHistory(cmd.Context(), jr.r, out.Records)
-			for _, h := range out.Hooks {
-				if h.Err != nil {
-					g.out.warn("hook", h.Hook.Command, fmt.Errorf("%v%s", h.Err, indentOutput(h.Output)))
-				} else {
-					g.out.verbosef(1, "hook %q: ok (%s)", h.Hook.Command, history.FormatDuration(h.Duration))
-				}
+			return g.reportJob(j, out)
+		},
+	}
+}
+
+// reportJob prints a job run's hooks, warnings and outcome (a summary line
+// with --json) and returns the error of a run that did not succeed.
+func (g *globalOptions) reportJob(j *job.Job, out job.Outcome) error {
+	for _, h := range out.Hooks {
+		if h.Err != nil {
+			g.out.warn("hook", h.Hook.Command, fmt.Errorf("%v%s", h.Err, indentOutput(h.Output)))
+		} else {
+			g.out.verbosef(1, "hook %q: ok (%s)", h.Hook.Command, history.FormatDuration(h.Duration))
+		}
+	}
+	for _, w := range out.Warnings {
+		g.out.warn("job", j.Name, w)
+	}
+	if g.JSON {
+		doc := jobRunJSON{MessageType: "summary", Job: j.Name, Status: out.Status, SnapshotID: out.Snapshot,
+			DataAdded: out.Bytes, Duration: out.End.Sub(out.Start).Seconds()}
+		if out.Err != nil {
+			doc.Error = out.Err.Error()
+		}
+		for _, w := range out.Warnings {
+			doc.Warnings = append(doc.Warnings, w.Error())
+		}
+		g.out.jsonLine(doc)
+	}
+	switch out.Status {
+	case string(history.StatusSkipped):
+		g.out.printf("job %s skipped: %v\n", j.Name, out.Err)
+		return nil
+	case "success":
+		g.out.printf("job %s succeeded in %s\n", j.Name, history.FormatDuration(out.End.Sub(out.Start)))
+		return nil
+	case "partial":
+		return fmt.Errorf("job %s: %w", j.Name, out.Err)
+	}
+	return fmt.Errorf("job %s failed: %w", j.Name, out.Err)
+}
+
+func newJobSkippedCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "skipped JOB",
+		Short: "Record a start skipped because the job was still running (run by cron lines)",
+		Long: `Called by the cron lines of 'bunker schedule install' when flock finds the
+job's previous run still holding the lock: the start is recorded in the
+history as skipped, as 'bunker job run' records a start that finds the job
+running, and the command exits 0.` + exitStatusHelp(),
+		Example: "  bunker job skipped nightly",
+		Args:    exactArgs(1, "a job name"),
+		Hidden:  true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.loadJobs()
+			if err != nil {
+				return err
 			}
-			for _, w := range out.Warnings {
-				g.out.warn("job", j.Name, w)
+			j, err := findJob(cfg, args[0])
+			if err != nil {
+				return err
 			}
-			if g.JSON {
-				doc := jobRunJSON{MessageType: "summary", Job: j.Name, Status: out.Status, SnapshotID: out.Snapshot,
-					DataAdded: out.Bytes, Duration: out.End.Sub(out.Start).Seconds()}
-				if out.Err != nil {
-					doc.Error = out.Err.Error()
-				}
-				for _, w := range out.Warnings {
-					doc.Warnings = append(doc.Warnings, w.Error())
-				}
-				g.out.jsonLine(doc)
+			runner := &job.Runner{
+				StateDir: stateDir(),
+				History:  historyLog(),
+				Report:   func(msg string) { g.out.verbosef(1, "%s", msg) },
 			}
-			switch out.Status {
-			case string(history.StatusSkipped):
-				g.out.printf("job %s skipped: %v\n", j.Name, out.Err)
-				return nil
-			case "success":
-				g.out.printf("job %s succeeded in %s\n", j.Name, history.FormatDuration(out.End.Sub(out.Start)))
-				return nil
-			case "partial":
-				return fmt.Errorf("job %s: %w", j.Name, out.Err)
-			}
-			return fmt.Errorf("job %s failed: %w", j.Name, out.Err)
+			return g.reportJob(j, runner.Skipped(cmd.Context(), j))
 		},
 	}
 }
@@ -304,8 +340,15 @@ and ping URL are told that it failed.` + exitStatusHelp(),
 				return nil
 			}
 			n := job.Notifier{Notify: j.Notify}
-			return n.Finish(cmd.Context(), job.RunInfo{Job: j.Name, Status: job.StatusFailed, End: now,
+			errs := n.Finish(cmd.Context(), job.RunInfo{Job: j.Name, Status: job.StatusFailed, End: now,
 				Error: "systemd unit " + args[0] + " failed (see journalctl -u " + args[0] + ")"})
+			for _, err := range errs {
+				g.out.warn("notify", j.Name, err)
+			}
+			if len(errs) > 0 {
+				return fmt.Errorf("job %s: could not send the failure notice", j.Name)
+			}
+			return nil
 		},
 	}
 }

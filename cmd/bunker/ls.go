@@ -65,14 +65,18 @@ the file system in a partition (ext2/3/4, FAT, NTFS, XFS) without mounting it.` 
 				if err != nil {
 					return err
 				}
+				prot, err := loadProtected(ctx, r)
+				if err != nil {
+					return err
+				}
 				if len(args) == 2 && strings.HasPrefix(args[1], "disk:") {
-					return g.lsDiskFS(ctx, r, sn, strings.TrimPrefix(args[1], "disk:"), format)
+					return g.lsDiskFS(ctx, r, sn, prot, strings.TrimPrefix(args[1], "disk:"), format)
 				}
 				start := "/"
 				if len(args) == 2 {
 					start = path.Clean("/" + args[1])
 				}
-				doc := lsJSON{Snapshot: toSnapshotJSON(sn), Nodes: []nodeJSON{}}
+				doc := lsJSON{Snapshot: toSnapshotJSON(sn, prot), Nodes: []nodeJSON{}}
 				if sn.Tree != nil {
 					if err := collectNodes(ctx, r, sn, start, &doc.Nodes); err != nil {
 						return err
@@ -96,7 +100,7 @@ the file system in a partition (ext2/3/4, FAT, NTFS, XFS) without mounting it.` 
 }
 
 // lsDiskFS lists the files of a partition's file system.
-func (g *globalOptions) lsDiskFS(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, spec string, format lsFormat) error {
+func (g *globalOptions) lsDiskFS(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, prot protectedSet, spec string, format lsFormat) error {
 	ds, err := parseDiskSpec(spec)
 	if err != nil {
 		return err
@@ -112,7 +116,7 @@ func (g *globalOptions) lsDiskFS(ctx context.Context, r *repo.Repository, sn *re
 	if err != nil {
 		return err
 	}
-	doc := lsJSON{Snapshot: toSnapshotJSON(sn), Nodes: []nodeJSON{}}
+	doc := lsJSON{Snapshot: toSnapshotJSON(sn, prot), Nodes: []nodeJSON{}}
 	if err := collectFSNodes(fsys, orDefault(ds.path, "/"), &doc.Nodes); err != nil {
 		return fmt.Errorf("disk %s partition %d: %w", d.Name, ds.part, err)
 	}

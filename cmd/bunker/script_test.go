@@ -14,7 +14,7 @@ import (
 // here so it applies to those bunker processes too.
 func TestMain(m *testing.M) {
 	repo.TestUseLowSecurityKDFParameters()
-	testscript.Main(m, map[string]func(){"bunker": main, "bunker-lockholder": lockHolder})
+	testscript.Main(m, map[string]func(){"bunker": main, "bunker-lockholder": lockHolder, "asnobody": asNobody})
 }
 
 // TestScripts runs every testscripts/*.txtar. Set BUNKER_UPDATE_SCRIPTS=1 to

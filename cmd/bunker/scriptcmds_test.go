@@ -20,6 +20,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/bunkerbackup/bunker/internal/nobodytest"
 	"github.com/bunkerbackup/bunker/repo"
 	"github.com/bunkerbackup/bunker/repo/backend/local"
 )
@@ -109,6 +110,63 @@ func lockHolder() {
 		os.Exit(1)
 	}
 	select {}
+}
+
+// asNobody is the test command "asnobody PROG [ARGS...]". Run as root (who
+// reads and writes any file) it makes the user nobody the owner of $WORK and
+// runs PROG as nobody, so that a script can test permission errors as root
+// too; run as another user it runs PROG as that user. Its exit status is
+// PROG's.
+func asNobody() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: asnobody PROG [ARGS...]")
+		os.Exit(2)
+	}
+	cmd := exec.Command(os.Args[1], os.Args[2:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if os.Geteuid() == 0 {
+		if err := runAsNobody(cmd); err != nil {
+			fmt.Fprintln(os.Stderr, "asnobody:", err)
+			os.Exit(2)
+		}
+	}
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		os.Exit(ee.ExitCode())
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "asnobody:", err)
+		os.Exit(2)
+	}
+}
+
+// runAsNobody gives $WORK to nobody and sets cmd to run as nobody. The test
+// commands (bunker) live in a directory only root may enter: cmd runs a
+// copy of them in $WORK/.asnobody instead.
+func runAsNobody(cmd *exec.Cmd) error {
+	work := os.Getenv("WORK")
+	if work == "" {
+		return errors.New("WORK is not set")
+	}
+	bin := filepath.Join(work, ".asnobody")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if filepath.Dir(cmd.Path) == filepath.Dir(self) {
+		if cmd.Path, err = nobodytest.Executable(bin, filepath.Base(cmd.Path)); err != nil {
+			return err
+		}
+	}
+	if err := nobodytest.Searchable(work); err != nil {
+		return err
+	}
+	if err := nobodytest.Chown(work, bin); err != nil {
+		return err
+	}
+	cmd.SysProcAttr = nobodytest.SysProcAttr()
+	return nil
 }
 
 // waitfile FILE waits up to 20 seconds for FILE to exist.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,12 +23,31 @@ type snapshotJSON struct {
 	Incomplete        bool `json:"incomplete"`
 	CrashConsistent   bool `json:"crash_consistent"`
 	ChangedDuringRead bool `json:"changed_during_read"`
+	Protected         bool `json:"protected"`
+	// ProtectedUntil is the end of the protection; absent while it
+	// lasts until 'bunker unprotect'.
+	ProtectedUntil time.Time `json:"protected_until,omitzero"`
 }
 
-func toSnapshotJSON(sn *repo.Snapshot) snapshotJSON {
+// protectedSet maps the snapshots protected now to the end of their
+// protection (zero: until unprotected).
+type protectedSet map[repo.ID]time.Time
+
+// loadProtected returns the snapshots of r protected now.
+func loadProtected(ctx context.Context, r *repo.Repository) (protectedSet, error) {
+	ps, err := r.Protections(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return repo.ProtectedSnapshots(ps, time.Now()), nil
+}
+
+func toSnapshotJSON(sn *repo.Snapshot, prot protectedSet) snapshotJSON {
 	crash, changed := diskMarkers(sn)
+	until, protected := prot[sn.ID]
 	return snapshotJSON{Snapshot: sn, ID: sn.ID.String(), ShortID: sn.ID.Str(),
-		Incomplete: sn.Incomplete, CrashConsistent: crash, ChangedDuringRead: changed}
+		Incomplete: sn.Incomplete, CrashConsistent: crash, ChangedDuringRead: changed,
+		Protected: protected, ProtectedUntil: until}
 }
 
 // diskMarkers reports whether any disk of sn was read while in use
@@ -45,11 +65,15 @@ const (
 	flagIncomplete = "!"
 	flagCrash      = "c"
 	flagChanged    = "~"
+	flagProtected  = "p"
 )
 
 // snapshotFlags returns the flags column of sn.
-func snapshotFlags(sn *repo.Snapshot) string {
+func snapshotFlags(sn *repo.Snapshot, prot protectedSet) string {
 	var f string
+	if _, ok := prot[sn.ID]; ok {
+		f += flagProtected
+	}
 	if sn.Incomplete {
 		f += flagIncomplete
 	}
@@ -87,11 +111,13 @@ tags or paths; --latest N keeps only the newest N of each host and path set.
 --group-by host,paths,tags lists each group of snapshots under its own
 heading, as 'bunker forget' groups them; --compact leaves out the paths.
 
-The Flags column marks snapshots to treat with care:
+The Flags column marks protected snapshots and snapshots to treat with care:
+  p  protected: 'bunker forget' does not remove it (see 'bunker protect')
   !  incomplete: some sources could not be read
   c  crash-consistent: a disk was read while in use (--force)
   ~  a disk changed while it was read: its content may be inconsistent
-With --json the same facts are the fields incomplete, crash_consistent and
+With --json the same facts are the fields protected (with protected_until
+when the protection ends at a time), incomplete, crash_consistent and
 changed_during_read. The document is an array of snapshots; with --group-by
 an array of groups, each {"group_key": {"hostname", "paths", "tags"},
 "snapshots": [...]}. --quiet does not shorten the listing.` + repoExitStatus(),
@@ -122,19 +148,23 @@ an array of groups, each {"group_key": {"hostname", "paths", "tags"},
 				if latest > 0 {
 					list = latestPerGroup(list, latest)
 				}
+				prot, err := loadProtected(cmd.Context(), r)
+				if err != nil {
+					return err
+				}
 				if groupBy == "" {
 					docs := make([]snapshotJSON, 0, len(list))
 					for _, sn := range list {
-						docs = append(docs, toSnapshotJSON(sn))
+						docs = append(docs, toSnapshotJSON(sn, prot))
 					}
-					return g.out.document(docs, func(w io.Writer) error { return printSnapshotTable(w, list, compact) })
+					return g.out.document(docs, func(w io.Writer) error { return printSnapshotTable(w, list, prot, compact) })
 				}
 				groups := groupSnapshots(list, by)
 				docs := make([]snapshotGroupJSON, 0, len(groups))
 				for _, grp := range groups {
 					gj := snapshotGroupJSON{GroupKey: grp.key, Snapshots: []snapshotJSON{}}
 					for _, sn := range grp.list {
-						gj.Snapshots = append(gj.Snapshots, toSnapshotJSON(sn))
+						gj.Snapshots = append(gj.Snapshots, toSnapshotJSON(sn, prot))
 					}
 					docs = append(docs, gj)
 				}
@@ -144,7 +174,7 @@ an array of groups, each {"group_key": {"hostname", "paths", "tags"},
 							fmt.Fprintln(w)
 						}
 						fmt.Fprintf(w, "snapshots of %s:\n", grp.key)
-						if err := printSnapshotTable(w, grp.list, compact); err != nil {
+						if err := printSnapshotTable(w, grp.list, prot, compact); err != nil {
 							return err
 						}
 					}
@@ -237,18 +267,14 @@ func latestPerGroup(list []*repo.Snapshot, n int) []*repo.Snapshot {
 	return out
 }
 
-// printSnapshots writes the snapshots listing of list.
-func printSnapshots(w io.Writer, list []*repo.Snapshot) error {
-	return printSnapshotTable(w, list, false)
-}
-
 // printSnapshotTable writes the listing: the table, the count and the
-// legend of the flags used; compact leaves out the paths.
-func printSnapshotTable(w io.Writer, list []*repo.Snapshot, compact bool) error {
+// legend of the flags used; prot holds the protected snapshots; compact
+// leaves out the paths.
+func printSnapshotTable(w io.Writer, list []*repo.Snapshot, prot protectedSet, compact bool) error {
 	rows := make([][]string, 0, len(list))
 	used := map[string]bool{}
 	for _, sn := range list {
-		flags := snapshotFlags(sn)
+		flags := snapshotFlags(sn, prot)
 		for _, f := range flags {
 			used[string(f)] = true
 		}
@@ -279,6 +305,7 @@ func printSnapshotTable(w io.Writer, list []*repo.Snapshot, compact bool) error 
 		return err
 	}
 	for _, l := range []struct{ flag, text string }{
+		{flagProtected, "protected: 'bunker forget' does not remove it"},
 		{flagIncomplete, "incomplete: some sources could not be read"},
 		{flagCrash, "crash-consistent: a disk was read while in use"},
 		{flagChanged, "a disk changed while it was read"},

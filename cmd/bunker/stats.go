@@ -84,7 +84,7 @@ encryption, and how much 'bunker prune' would free.` + repoExitStatus(),
 		},
 	}
 	filter.addFlags(cmd.Flags())
-	cmd.Flags().BoolVar(&perSnapshot, "per-snapshot", false, "also show each snapshot's files, disks and logical size")
+	cmd.Flags().BoolVar(&perSnapshot, "per-snapshot", false, "also show each snapshot's time, files, disks and logical size")
 	return cmd
 }
 
@@ -118,11 +118,11 @@ func printStats(w io.Writer, s statsJSON) error {
 		}
 	}
 	if len(s.PerSnapshot) > 0 {
-		if _, err := fmt.Fprintf(w, "\n%-10s %8s %8s %6s %12s\n", "ID", "Files", "Dirs", "Disks", "Logical"); err != nil {
+		if _, err := fmt.Fprintf(w, "\n%-10s %-19s %8s %8s %6s %12s\n", "ID", "Time", "Files", "Dirs", "Disks", "Logical"); err != nil {
 			return err
 		}
 		for _, p := range s.PerSnapshot {
-			if _, err := fmt.Fprintf(w, "%-10s %8d %8d %6d %12s\n", p.ID.Str(), p.Files, p.Dirs, p.Disks, b(p.LogicalBytes)); err != nil {
+			if _, err := fmt.Fprintf(w, "%-10s %-19s %8d %8d %6d %12s\n", p.ID.Str(), p.Time.Local().Format(timeFormat), p.Files, p.Dirs, p.Disks, b(p.LogicalBytes)); err != nil {
 				return err
 			}
 		}

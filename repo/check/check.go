@@ -357,7 +357,7 @@ func (c *checker) checkPacks(ctx context.Context) ([]repo.ID, error) {
 		ids = append(ids, id)
 		if _, ok := c.byPack[id]; !ok {
 			c.res.add(Problem{Severity: Warning, Kind: UnreferencedPack, File: packFile(id), Pack: ptr(id),
-				Message: fmt.Sprintf("pack %s is not in any index (left by an interrupted backup; harmless, removed by prune)", id.Str())})
+				Message: fmt.Sprintf("pack %s is not in any index (left by an interrupted backup or prune; harmless, removed by prune)", id.Str())})
 		}
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })

@@ -178,6 +178,9 @@ func TestMissingAndUnreferencedPacks(t *testing.T) {
 	kinds := map[check.Kind]int{}
 	for _, p := range res.Problems {
 		kinds[p.Kind]++
+		if p.Kind == check.UnreferencedPack && !strings.Contains(p.Message, "(left by an interrupted backup or prune; harmless, removed by prune)") {
+			t.Errorf("unreferenced pack: %s", p.Message)
+		}
 	}
 	if kinds[check.UnreferencedPack] != 1 {
 		t.Errorf("unreferenced pack not reported: %v", res.Problems)

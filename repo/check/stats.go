@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/bunkerbackup/bunker/repo"
 )
@@ -31,12 +32,13 @@ func (s *BlobStats) add(pb repo.PackedBlob) {
 
 // SnapshotStats are the figures of one snapshot.
 type SnapshotStats struct {
-	ID        repo.ID `json:"id"`
-	Files     uint64  `json:"files"`
-	Dirs      uint64  `json:"dirs"`
-	Disks     int     `json:"disks"`
-	FileBytes uint64  `json:"file_bytes"` // logical size of the files (holes included)
-	DiskBytes uint64  `json:"disk_bytes"` // virtual size of the disks
+	ID        repo.ID   `json:"id"`
+	Time      time.Time `json:"time"` // the snapshot's time
+	Files     uint64    `json:"files"`
+	Dirs      uint64    `json:"dirs"`
+	Disks     int       `json:"disks"`
+	FileBytes uint64    `json:"file_bytes"` // logical size of the files (holes included)
+	DiskBytes uint64    `json:"disk_bytes"` // virtual size of the disks
 	// LogicalBytes is what a full restore writes: FileBytes + DiskBytes.
 	LogicalBytes uint64 `json:"logical_bytes"`
 }
@@ -124,7 +126,7 @@ func ComputeStats(ctx context.Context, r *repo.Repository, sns []*repo.Snapshot)
 		return f, nil
 	}
 	for _, sn := range sns {
-		ss := SnapshotStats{ID: sn.ID, Disks: len(sn.Disks)}
+		ss := SnapshotStats{ID: sn.ID, Time: sn.Time, Disks: len(sn.Disks)}
 		if sn.Tree != nil {
 			f, err := walk(*sn.Tree)
 			if err != nil {

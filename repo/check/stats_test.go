@@ -25,7 +25,7 @@ func TestComputeStats(t *testing.T) {
 		t.Fatalf("%d snapshot figures", len(st.Snapshots))
 	}
 	s := st.Snapshots[0]
-	if s.Files != 2 || s.Dirs != 1 || s.FileBytes != 203000 || s.DiskBytes != 2<<20 || s.LogicalBytes != 203000+2<<20 {
+	if s.ID != sns[0].ID || !s.Time.Equal(sns[0].Time) || s.Time.IsZero() || s.Files != 2 || s.Dirs != 1 || s.FileBytes != 203000 || s.DiskBytes != 2<<20 || s.LogicalBytes != 203000+2<<20 {
 		t.Fatalf("snapshot figures %+v", s)
 	}
 	// 13 distinct blobs, all referenced.

@@ -4,15 +4,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
 )
 
-// TestReferenceFixtures reads the disks of make-fixtures.sh when
-// BUNKER_FIXTURES names their directory.
+// TestReferenceFixtures reads the disks of make-fixtures.sh (see
+// [imgtest.ReferenceFixtures]).
 func TestReferenceFixtures(t *testing.T) {
-	dir := os.Getenv("BUNKER_FIXTURES")
-	if dir == "" {
-		t.Skip("BUNKER_FIXTURES not set")
-	}
+	dir := imgtest.ReferenceFixtures(t)
 	for _, tc := range []struct {
 		disk string
 		want []string

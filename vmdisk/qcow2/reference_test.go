@@ -11,13 +11,10 @@ import (
 	"github.com/bunkerbackup/bunker/vmdisk/internal/imgtest"
 )
 
-// TestReferenceFixtures checks the images of make-fixtures.sh when
-// BUNKER_FIXTURES names their directory.
+// TestReferenceFixtures checks the images of make-fixtures.sh (see
+// [imgtest.ReferenceFixtures]) against the raw disks of the same run.
 func TestReferenceFixtures(t *testing.T) {
-	dir := os.Getenv("BUNKER_FIXTURES")
-	if dir == "" {
-		t.Skip("BUNKER_FIXTURES not set")
-	}
+	dir := imgtest.ReferenceFixtures(t)
 	for img, raw := range map[string]string{
 		"gpt.qcow2":            "disk-gpt.raw",
 		"gpt-compressed.qcow2": "disk-gpt.raw",
