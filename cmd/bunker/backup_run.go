@@ -72,7 +72,7 @@ func (g *globalOptions) runBackup(ctx context.Context, r *repo.Repository, src b
 			return err
 		}
 		if n > 0 {
-			g.out.verbosef(1, "indexed %d pack(s) left by an interrupted backup", n)
+			g.out.verbosef(1, "indexed %s left by an interrupted backup or prune", count(n, "pack"))
 		}
 	}
 	sn, err := backup.Run(ctx, r, src, opts)

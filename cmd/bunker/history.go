@@ -85,7 +85,7 @@ each run shown once). The table of 'repo' and 'all' has a HOST column.` + exitSt
 					return err
 				}
 				if res.Bad > 0 {
-					g.out.warn("history", log.Path(), fmt.Errorf("%d damaged line(s) skipped (%s)", res.Bad, res.FirstBad))
+					g.out.warn("history", log.Path(), fmt.Errorf("%s skipped (%s)", count(res.Bad, "damaged line"), res.FirstBad))
 				}
 				sources = append(sources, res.Records)
 			}
@@ -137,7 +137,7 @@ func (g *globalOptions) repoHistory(ctx context.Context) ([]history.Record, stri
 	for _, f := range files {
 		res := history.ParseRecords(f.Records)
 		if res.Bad > 0 {
-			g.out.warn("history", "", fmt.Errorf("history/%s: %d record(s) skipped (%s)", f.ID, res.Bad, res.FirstBad))
+			g.out.warn("history", "", fmt.Errorf("history/%s: %s skipped (%s)", f.ID, count(res.Bad, "record"), res.FirstBad))
 		}
 		recs = append(recs, res.Records...)
 	}

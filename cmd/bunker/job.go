@@ -148,7 +148,7 @@ that do not parse. Nothing else is read or written.` + exitStatusHelp(),
 			if err != nil {
 				return err
 			}
-			g.out.printf("%s: %d job(s), valid\n", cfg.File, len(cfg.Jobs))
+			g.out.printf("%s: %s, valid\n", cfg.File, count(len(cfg.Jobs), "job"))
 			return nil
 		},
 	}
@@ -473,7 +473,7 @@ func (jr *jobRepo) steps() job.Steps {
 				if err := removeSnapshots(ctx, r, rm, ps); err != nil {
 					return err
 				}
-				g.out.verbosef(1, "retention (%s): kept %d, removed %d snapshot(s)", j.Retention, len(res.Keep()), len(rm))
+				g.out.verbosef(1, "retention (%s): kept %d, removed %s", j.Retention, len(res.Keep()), count(len(rm), "snapshot"))
 				return nil
 			})
 		},
@@ -481,7 +481,7 @@ func (jr *jobRepo) steps() job.Steps {
 			return jr.locked(ctx, true, func(r *repo.Repository) error {
 				doc, err := runPrune(ctx, g, r, prune.Limit{}, false)
 				if err == nil && doc != nil && doc.Result != nil {
-					g.out.verbosef(1, "pruned: %d pack(s) deleted, %d written", doc.Result.PacksDeleted, doc.Result.PacksWritten)
+					g.out.verbosef(1, "pruned: %s deleted, %d written", count(doc.Result.PacksDeleted, "pack"), doc.Result.PacksWritten)
 				}
 				return err
 			})
@@ -518,7 +518,7 @@ func (jr *jobRepo) steps() job.Steps {
 					return err
 				}
 				if !res.OK() {
-					return fmt.Errorf("check found %d error(s); run 'bunker check' for details", res.Errors())
+					return fmt.Errorf("check found %s; run 'bunker check' for details", count(res.Errors(), "error"))
 				}
 				return nil
 			})
