@@ -61,11 +61,11 @@ func RandomPolynomial() (uint64, error) {
 // Flush ends the stream (or one independent run of it). A Splitter is not
 // safe for concurrent use; use one per goroutine.
 type Splitter struct {
-	base  chunker.BaseChunker
-	fresh chunker.BaseChunker
-	pool  *Pool
-	max   int
-	cur   *Buffer
+	rabin    *rabin
+	mask     uint64
+	min, max int
+	pool     *Pool
+	cur      *Buffer
 }
 
 // NewSplitter returns a splitter for polynomial pol and parameters p that
@@ -80,12 +80,7 @@ func NewSplitter(pol uint64, p Params, pool *Pool) (*Splitter, error) {
 	if pool == nil {
 		pool = NewPool(4, p.Min)
 	}
-	s := &Splitter{pool: pool, max: p.Max}
-	s.fresh = *chunker.NewBase(chunker.Pol(pol),
-		chunker.WithBaseBoundaries(uint(p.Min), uint(p.Max)),
-		chunker.WithBaseAverageBits(p.AvgBits))
-	s.base = s.fresh
-	return s, nil
+	return &Splitter{rabin: newRabin(pol), mask: 1<<p.AvgBits - 1, min: p.Min, max: p.Max, pool: pool}, nil
 }
 
 // Pool returns the pool the splitter takes its buffers from.
@@ -99,7 +94,7 @@ func (s *Splitter) Write(p []byte, emit func(*Buffer) error) error {
 		if s.cur == nil {
 			s.cur = s.pool.Get(s.max)
 		}
-		n := s.base.NextSplitPoint(p)
+		n := s.next(p)
 		if n < 0 {
 			s.cur.Data = s.grow(s.cur.Data, len(p))
 			s.cur.Data = append(s.cur.Data, p...)
@@ -115,6 +110,44 @@ func (s *Splitter) Write(p []byte, emit func(*Buffer) error) error {
 		}
 	}
 	return nil
+}
+
+// next returns the number of bytes of p that end the current chunk, or -1
+// when the chunk goes on past p. The chunk ends after its L-th byte for the
+// smallest L in [min, max] at which the fingerprint of the 64 bytes ending
+// there matches the mask, or at max.
+func (s *Splitter) next(p []byte) int {
+	have := len(s.cur.Data)
+	// Byte i of p is byte have+i of the chunk; a chunk may end after it
+	// when have+i+1 is in [min, max].
+	first, last := max(0, s.min-1-have), min(len(p)-1, s.max-1-have)
+	if first > last {
+		return -1
+	}
+	j := -1
+	if first < windowSize-1 {
+		// The windows of the first bytes of p begin in the chunk's bytes
+		// before p: scan a copy of both. The window of chunk byte
+		// min-1 >= 63 lies inside the chunk, so k+first >= 63.
+		var tmp [2*windowSize - 2]byte
+		k := copy(tmp[:], s.cur.Data[max(0, have-(windowSize-1)):])
+		m := copy(tmp[k:], p[:min(len(p), windowSize-1)])
+		end := min(last+1, windowSize-1)
+		if r := s.rabin.scan1(tmp[:k+m], k+first, k+end, s.mask); r >= 0 {
+			j = r - k
+		}
+		first = windowSize - 1
+	}
+	if j < 0 && first <= last {
+		j = s.rabin.scan(p, first, last+1, s.mask)
+	}
+	if j < 0 && have+last+1 == s.max {
+		j = last
+	}
+	if j < 0 {
+		return -1
+	}
+	return j + 1
 }
 
 // grow returns b with room for n more bytes. It doubles the capacity, up
@@ -144,7 +177,6 @@ func (s *Splitter) Pending() int {
 // short chunk (nothing when there are none) and resets the splitter, so the
 // next Write starts a new, independent run.
 func (s *Splitter) Flush(emit func(*Buffer) error) error {
-	s.base = s.fresh
 	b := s.cur
 	s.cur = nil
 	if b == nil {
@@ -159,7 +191,6 @@ func (s *Splitter) Flush(emit func(*Buffer) error) error {
 
 // Reset discards pending bytes and resets the splitter.
 func (s *Splitter) Reset() {
-	s.base = s.fresh
 	if s.cur != nil {
 		s.cur.Release()
 		s.cur = nil

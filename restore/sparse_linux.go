@@ -41,3 +41,9 @@ func dataSegments(f *os.File, off, n int64) []vmdisk.Extent {
 func punchHole(f *os.File, off, n int64) error {
 	return unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
 }
+
+// adviseSequential tells the kernel that f will be read from start to end,
+// so that it reads ahead further. Advice only: errors are ignored.
+func adviseSequential(f *os.File) {
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
+}

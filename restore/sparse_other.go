@@ -18,3 +18,6 @@ var errNoPunch = errors.New("punching holes is not supported on this system")
 
 // punchHole is not available; callers write zeros instead.
 func punchHole(f *os.File, off, n int64) error { return errNoPunch }
+
+// adviseSequential does nothing here.
+func adviseSequential(f *os.File) {}
