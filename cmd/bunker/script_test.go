@@ -14,6 +14,15 @@ import (
 // here so it applies to those bunker processes too.
 func TestMain(m *testing.M) {
 	repo.TestUseLowSecurityKDFParameters()
+	// Commands run in-process by the Go tests record their history here,
+	// never in the machine's (/var/lib/bunker for root). The directory is
+	// left to the system's temporary-file cleaning: testscript.Main exits.
+	// Scripts set their own, which the bunker they run (this binary) keeps.
+	if os.Getenv("XDG_STATE_HOME") == "" {
+		if state, err := os.MkdirTemp("", "bunker-test-state-"); err == nil {
+			os.Setenv("XDG_STATE_HOME", state)
+		}
+	}
 	testscript.Main(m, map[string]func(){"bunker": main, "bunker-lockholder": lockHolder, "asnobody": asNobody})
 }
 

@@ -89,6 +89,9 @@ func env(home string) []string {
 		"HOME=" + home,
 		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
 		"XDG_CACHE_HOME=" + filepath.Join(home, ".cache"),
+		// The run history goes to the test's home, never to the machine's
+		// (/var/lib/bunker for root).
+		"XDG_STATE_HOME=" + filepath.Join(home, ".local", "state"),
 		"TZ=UTC",
 		"TERM=dumb",
 		"BUNKER_PASSWORD=" + password,
