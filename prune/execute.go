@@ -158,7 +158,6 @@ func (p *Plan) prunePacks(ctx context.Context, res *Result) error {
 	return nil
 }
 
-// loadedPack is a pack read whole with the blobs to copy out of it.
 // loadedRange is a run of a pack's bytes holding blobs to copy, read and
 // verified by a reader.
 type loadedRange struct {

@@ -697,3 +697,71 @@ func TestIndexSalvage(t *testing.T) {
 		t.Errorf("restore: %v", err)
 	}
 }
+
+// TestRepairDamagedCopyOnce damages a repaired copy: repair copies it once
+// (the new copy names the first original), and later runs find that copy
+// rather than writing another one each time.
+func TestRepairDamagedCopyOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, mem.New())
+	lose := func(file string) {
+		t.Helper()
+		if err := f.be.Remove(ctx, packHandle(f.packOf(t, file))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := repair.Index(ctx, f.reopen(t), repair.IndexOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(forget bool) *repair.SnapshotResult {
+		t.Helper()
+		res, err := repair.Snapshots(ctx, f.reopen(t), repair.SnapshotOptions{Forget: forget, Now: snapTime})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	lose("/dir/sub/c.bin")
+	if res := run(false); res.Written != 1 {
+		t.Fatalf("first repair: %+v", res)
+	}
+	// The copy is damaged too now: it is copied once.
+	lose("/other/e.bin")
+	res := run(false)
+	if res.Written != 1 || len(res.Repaired) != 2 {
+		t.Fatalf("repair of the damaged copy: %+v", res)
+	}
+	var second repo.ID
+	for _, rep := range res.Repaired {
+		if !rep.Existing {
+			second = *rep.Repaired
+		}
+	}
+	for range 2 {
+		res = run(false)
+		if res.Written != 0 || len(res.Repaired) != 2 {
+			t.Fatalf("repair run again: %+v", res)
+		}
+		for _, rep := range res.Repaired {
+			if !rep.Existing || *rep.Repaired != second {
+				t.Errorf("repair run again: %+v, want the existing copy %s", rep, second.Str())
+			}
+		}
+	}
+	if n := countFiles(t, f.be, backend.SnapshotFile); n != 4 {
+		t.Errorf("%d snapshots, want 4 (disk, original and two copies)", n)
+	}
+	res = run(true)
+	if res.Written != 0 || res.Forgotten != 2 {
+		t.Fatalf("repair with forget: %+v", res)
+	}
+	r := f.reopen(t)
+	sn, err := r.LoadSnapshot(ctx, second)
+	if err != nil || sn.Original == nil || *sn.Original != f.fsnap || len(sn.Warnings) != 2 {
+		t.Fatalf("the copy left: %+v, %v", sn, err)
+	}
+	res2, err := check.Check(ctx, r, check.Options{})
+	if err != nil || !res2.OK() {
+		t.Fatalf("check: %v %v", err, res2.Problems)
+	}
+}

@@ -120,12 +120,12 @@ func Snapshots(ctx context.Context, r *repo.Repository, opts SnapshotOptions) (*
 			res.Unreadable = append(res.Unreadable, UnreadableSnapshot{Reason: err.Error()})
 		}
 	}
-	copies := make(map[repo.ID]repo.ID) // original -> an existing repaired copy
+	byOriginal := make(map[repo.ID][]*repo.Snapshot) // original -> its repaired copies
 	byID := make(map[repo.ID]*repo.Snapshot, len(all))
 	for _, sn := range all {
 		byID[sn.ID] = sn
 		if sn.Original != nil {
-			copies[*sn.Original] = sn.ID
+			byOriginal[*sn.Original] = append(byOriginal[*sn.Original], sn)
 		}
 	}
 	var sel []*repo.Snapshot
@@ -166,8 +166,9 @@ func Snapshots(ctx context.Context, r *repo.Repository, opts SnapshotOptions) (*
 			continue
 		}
 		rep := SnapshotRepair{Original: sn.ID, Time: sn.Time, Changes: changes, Empty: fixed == nil}
-		if c, ok := copies[sn.ID]; ok {
-			rep.Repaired, rep.Existing = &c, true
+		if c := existingCopy(sn, byOriginal); c != nil {
+			id := c.ID
+			rep.Repaired, rep.Existing = &id, true
 		} else if fixed != nil && !opts.DryRun {
 			toSave = append(toSave, pending{sn: fixed, rep: len(res.Repaired)})
 		}
@@ -227,6 +228,33 @@ func Snapshots(ctx context.Context, r *repo.Repository, opts SnapshotOptions) (*
 		prog.Done(1)
 	}
 	return res, nil
+}
+
+// existingCopy returns a repaired copy of sn that an earlier run wrote, or
+// nil. A copy names its first original, also when it is the copy of a
+// copy, and keeps the warnings of the snapshot it copies, adding its own:
+// the copies of an original are the snapshots that name it, and the copies
+// of a copy are those that name the same original and extend its warnings.
+// Of several, the one with the most warnings is the latest repair.
+func existingCopy(sn *repo.Snapshot, byOriginal map[repo.ID][]*repo.Snapshot) *repo.Snapshot {
+	var best *repo.Snapshot
+	consider := func(c *repo.Snapshot) {
+		if best == nil || len(c.Warnings) > len(best.Warnings) {
+			best = c
+		}
+	}
+	for _, c := range byOriginal[sn.ID] {
+		consider(c)
+	}
+	if sn.Original != nil {
+		for _, c := range byOriginal[*sn.Original] {
+			if c.ID != sn.ID && len(c.Warnings) > len(sn.Warnings) &&
+				slices.Equal(c.Warnings[:len(sn.Warnings)], sn.Warnings) && c.Time.Equal(sn.Time) {
+				consider(c)
+			}
+		}
+	}
+	return best
 }
 
 // keepRules returns a function that says why a snapshot must not be removed

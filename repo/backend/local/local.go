@@ -478,7 +478,13 @@ func (b *Backend) Remove(ctx context.Context, h backend.Handle) error {
 // directory: files a process killed while saving left behind, and files of
 // saves in progress.
 func (b *Backend) ListTemp(ctx context.Context, fn func(backend.TempFile) error) error {
-	err := filepath.WalkDir(b.dir, func(path string, d fs.DirEntry, err error) error {
+	// WalkDir does not follow a root that is a symbolic link (a repository
+	// at /backup -> /mnt/disk/backup): walk the directory it points to.
+	root := b.dir
+	if dir, err := filepath.EvalSymlinks(root); err == nil {
+		root = dir
+	}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil // removed while walking
@@ -498,7 +504,7 @@ func (b *Backend) ListTemp(ctx context.Context, fn func(backend.TempFile) error)
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(b.dir, path)
+		rel, err := filepath.Rel(root, path)
 		if err != nil {
 			return err
 		}

@@ -158,3 +158,36 @@ func TestKillDuringSave(t *testing.T) {
 		t.Fatal("the child wrote no file before it was killed")
 	}
 }
+
+// TestListTempThroughSymlink finds the temporary files of a repository
+// whose path is a symbolic link to its directory, as List finds its files.
+func TestListTempThroughSymlink(t *testing.T) {
+	ctx := context.Background()
+	real := t.TempDir()
+	link := filepath.Join(t.TempDir(), "repo")
+	if err := os.Symlink(real, link); err != nil {
+		t.Skipf("symlink: %v", err)
+	}
+	be := local.New(link)
+	n := "cd" + strings.Repeat("1", 62)
+	if err := be.Save(ctx, backend.Handle{Type: backend.PackFile, Name: n}, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(real, "data", "cd", ".tmp-"+n+"-0123")
+	if err := os.WriteFile(tmp, []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var temps []backend.TempFile
+	if err := be.ListTemp(ctx, func(f backend.TempFile) error { temps = append(temps, f); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(temps) != 1 || temps[0].Path != "data/cd/.tmp-"+n+"-0123" {
+		t.Fatalf("ListTemp: %+v", temps)
+	}
+	if err := be.RemoveTemp(ctx, temps[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Fatalf("temporary file still there: %v", err)
+	}
+}
