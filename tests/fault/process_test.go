@@ -225,17 +225,7 @@ func TestSourceReadErrors(t *testing.T) {
 		wantStderr(t, res, `(?m)^bunker: warning: .*`+regexp.QuoteMeta(p)+`: (permission denied|no such process)$`)
 	}
 	wantStderr(t, res, fmt.Sprintf(`(?m)^bunker: error: snapshot [0-9a-f]{8} saved, but %d sources? could not be read$`, len(failing)))
-	sn := snapshotFiles(t, repoDir)
-	if len(sn) != 1 {
-		t.Fatalf("want one snapshot, have %v", sn)
-	}
-	list := mustRun(t, 0, "snapshots", "-r", repoDir, "--json")
-	if !regexp.MustCompile(`"incomplete":\s*true`).MatchString(list.stdout) {
-		t.Errorf("the snapshot is not marked incomplete:\n%s", list)
-	}
-	checkRepo(t, repoDir)
-	out := t.TempDir()
-	mustRun(t, 0, "restore", "-r", repoDir, sn[0], "--target", out)
+	out := restoreIncomplete(t, repoDir)
 	skip := map[string]bool{}
 	for _, p := range failing {
 		if err := exec.Command("umount", p).Run(); err != nil {
@@ -264,4 +254,23 @@ func writeOnlySysfsFile() string {
 		}
 	}
 	return ""
+}
+
+// restoreIncomplete checks that the repository at repoDir holds one
+// snapshot, marked incomplete, that check accepts it, and restores it into
+// a new directory, which it returns.
+func restoreIncomplete(t *testing.T, repoDir string) string {
+	t.Helper()
+	sn := snapshotFiles(t, repoDir)
+	if len(sn) != 1 {
+		t.Fatalf("want one snapshot, have %v", sn)
+	}
+	list := mustRun(t, 0, "snapshots", "-r", repoDir, "--json")
+	if !regexp.MustCompile(`"incomplete":\s*true`).MatchString(list.stdout) {
+		t.Errorf("the snapshot is not marked incomplete:\n%s", list)
+	}
+	checkRepo(t, repoDir)
+	out := t.TempDir()
+	mustRun(t, 0, "restore", "-r", repoDir, sn[0], "--target", out)
+	return out
 }
