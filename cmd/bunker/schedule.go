@@ -85,7 +85,11 @@ func (g *globalOptions) renderOptions(o *scheduleOptions) (schedule.Options, err
 	if err != nil {
 		return schedule.Options{}, err
 	}
-	return schedule.Options{Binary: bin, Config: cfg}, nil
+	root := o.root
+	if root == "" {
+		root = "/"
+	}
+	return schedule.Options{Binary: bin, Config: cfg, CronZone: schedule.SystemZone(root)}, nil
 }
 
 func newScheduleCmd(g *globalOptions) *cobra.Command {
@@ -111,7 +115,13 @@ func newScheduleGenerateCmd(g *globalOptions) *cobra.Command {
 		Short: "Print the units or crontab lines of the scheduled jobs",
 		Long: `Print what 'schedule install' would write: for systemd a oneshot service and
 a timer per enabled, scheduled job plus bunker-notify@.service; for cron the
-/etc/cron.d/bunker file (or with --user the block for the user's crontab).` + exitStatusHelp(),
+/etc/cron.d/bunker file (or with --user the block for the user's crontab).
+
+Cron lines guard against overlapping runs with util-linux flock (its -E
+option records an overlapping start as skipped; BusyBox flock lacks it), and
+lines of schedules with a time zone read the zone's clock with GNU date
+(date -d @SECONDS) in the system's zone (/etc/localtime), whatever TZ the
+installing shell has.` + exitStatusHelp(),
 		Example: "  bunker schedule generate --systemd\n  bunker schedule generate --cron --user",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
