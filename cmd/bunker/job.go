@@ -45,8 +45,13 @@ func (g *globalOptions) loadJobs() (*job.Config, error) {
 	return cfg, err
 }
 
-// findJob returns the named job or a usage error listing the names.
-func findJob(cfg *job.Config, name string) (*job.Job, error) {
+// loadJob loads the job file and returns the named job, or a usage error
+// listing the names.
+func (g *globalOptions) loadJob(name string) (*job.Job, error) {
+	cfg, err := g.loadJobs()
+	if err != nil {
+		return nil, err
+	}
 	j, ok := cfg.Job(name)
 	if !ok {
 		return nil, usageErrorf("no job %q in %s (jobs: %s)", name, cfg.File, strings.Join(cfg.Names(), ", "))
@@ -207,11 +212,7 @@ A disabled job does nothing and says so.` + repoExitStatus(helpPartial),
 			if f := cmd.Flags().Lookup("retry-lock"); f != nil && !f.Changed {
 				g.RetryLock = defaultJobRetryLock
 			}
-			cfg, err := g.loadJobs()
-			if err != nil {
-				return err
-			}
-			j, err := findJob(cfg, args[0])
+			j, err := g.loadJob(args[0])
 			if err != nil {
 				return err
 			}
@@ -280,11 +281,7 @@ running, and the command exits 0.` + exitStatusHelp(),
 		Args:    exactArgs(1, "a job name"),
 		Hidden:  true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.loadJobs()
-			if err != nil {
-				return err
-			}
-			j, err := findJob(cfg, args[0])
+			j, err := g.loadJob(args[0])
 			if err != nil {
 				return err
 			}
@@ -322,11 +319,7 @@ and ping URL are told that it failed.` + exitStatusHelp(),
 			if !ok {
 				return usageErrorf("%q is not a bunker job unit", args[0])
 			}
-			cfg, err := g.loadJobs()
-			if err != nil {
-				return err
-			}
-			j, err := findJob(cfg, name)
+			j, err := g.loadJob(name)
 			if err != nil {
 				return err
 			}
