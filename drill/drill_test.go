@@ -3,7 +3,6 @@ package drill_test
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,35 +15,16 @@ import (
 	_ "github.com/bunkerbackup/bunker/vmdisk/all"
 )
 
-func random(seed uint64, n int) []byte {
-	b := make([]byte, n)
-	rng := rand.New(rand.NewPCG(seed, seed))
-	for i := range b {
-		b[i] = byte(rng.Uint32())
-	}
-	return b
-}
-
-func writeFile(t *testing.T, p string, data []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // snapshot backs up a small tree (with a sparse file and a symlink) and a
 // sparse 8 MiB raw disk.
 func snapshot(t *testing.T, r *repo.Repository) *repo.Snapshot {
 	t.Helper()
 	src := t.TempDir()
-	writeFile(t, filepath.Join(src, "a.bin"), random(1, 3<<20))
-	writeFile(t, filepath.Join(src, "dir", "small.txt"), []byte("hello drill\n"))
-	writeFile(t, filepath.Join(src, "dir", "empty"), nil)
-	sparse := append(make([]byte, 2<<20), random(2, 100000)...)
-	writeFile(t, filepath.Join(src, "sparse.img"), sparse)
+	repotest.WriteFile(t, filepath.Join(src, "a.bin"), repotest.Random(1, 3<<20))
+	repotest.WriteFile(t, filepath.Join(src, "dir", "small.txt"), []byte("hello drill\n"))
+	repotest.WriteFile(t, filepath.Join(src, "dir", "empty"), nil)
+	sparse := append(make([]byte, 2<<20), repotest.Random(2, 100000)...)
+	repotest.WriteFile(t, filepath.Join(src, "sparse.img"), sparse)
 	if err := os.Symlink("dir/small.txt", filepath.Join(src, "link")); err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +34,8 @@ func snapshot(t *testing.T, r *repo.Repository) *repo.Snapshot {
 		t.Fatal(err)
 	}
 	f.Truncate(8 << 20)
-	f.WriteAt(random(3, 1<<20), 0)
-	f.WriteAt(random(4, 300000), 5<<20)
+	f.WriteAt(repotest.Random(3, 1<<20), 0)
+	f.WriteAt(repotest.Random(4, 300000), 5<<20)
 	f.Close()
 	sn, err := backup.Run(context.Background(), r, backup.Sources{
 		Paths: []string{src},

@@ -3,7 +3,6 @@ package transfer_test
 import (
 	"bytes"
 	"context"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,25 +17,6 @@ import (
 	_ "github.com/bunkerbackup/bunker/vmdisk/all"
 	"github.com/bunkerbackup/bunker/vmdisk/raw"
 )
-
-func random(seed uint64, n int) []byte {
-	b := make([]byte, n)
-	rng := rand.New(rand.NewPCG(seed, seed))
-	for i := range b {
-		b[i] = byte(rng.Uint32())
-	}
-	return b
-}
-
-func writeFile(t *testing.T, p string, data []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 type counter struct {
 	mu                                sync.Mutex
@@ -68,14 +48,14 @@ func TestCopy(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "big.bin"), random(1, 5<<20))
-	writeFile(t, filepath.Join(dir, "sub", "note.txt"), []byte("copied\n"))
-	writeFile(t, filepath.Join(dir, "sparse"), append(make([]byte, 1<<20), random(2, 5000)...))
+	repotest.WriteFile(t, filepath.Join(dir, "big.bin"), repotest.Random(1, 5<<20))
+	repotest.WriteFile(t, filepath.Join(dir, "sub", "note.txt"), []byte("copied\n"))
+	repotest.WriteFile(t, filepath.Join(dir, "sparse"), append(make([]byte, 1<<20), repotest.Random(2, 5000)...))
 	img := filepath.Join(t.TempDir(), "vm1.raw")
 	f, _ := os.Create(img)
 	f.Truncate(16 << 20)
-	f.WriteAt(random(3, 2<<20), 1<<20)
-	f.WriteAt(random(4, 100000), 12<<20)
+	f.WriteAt(repotest.Random(3, 2<<20), 1<<20)
+	f.WriteAt(repotest.Random(4, 100000), 12<<20)
 	f.Close()
 
 	sn1, err := backup.Run(ctx, src, backup.Sources{Paths: []string{dir}, Disks: []backup.DiskSource{{Path: img, Name: "vm1"}}},
@@ -83,7 +63,7 @@ func TestCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(dir, "sub", "new.txt"), random(5, 70000))
+	repotest.WriteFile(t, filepath.Join(dir, "sub", "new.txt"), repotest.Random(5, 70000))
 	sn2, err := backup.Run(ctx, src, backup.Sources{Paths: []string{dir}}, backup.Options{Hostname: "hostA", Parent: sn1})
 	if err != nil {
 		t.Fatal(err)
@@ -172,12 +152,12 @@ func TestCopyNotFooledBySameTime(t *testing.T) {
 	ctx := context.Background()
 	src, dst := repotest.New(t), repotest.New(t)
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "f"), []byte("source content"))
+	repotest.WriteFile(t, filepath.Join(dir, "f"), []byte("source content"))
 	sn, err := backup.Run(ctx, src, backup.Sources{Paths: []string{dir}}, backup.Options{Hostname: "h"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(dir, "f"), []byte("other content, longer"))
+	repotest.WriteFile(t, filepath.Join(dir, "f"), []byte("other content, longer"))
 	if _, err := backup.Run(ctx, dst, backup.Sources{Paths: []string{dir}}, backup.Options{Hostname: "h", Time: sn.Time}); err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +177,7 @@ func TestCopyDamagedSource(t *testing.T) {
 	src, dir := repotest.NewLocal(t)
 	dst := repotest.New(t)
 	tree := t.TempDir()
-	writeFile(t, filepath.Join(tree, "f"), random(7, 2<<20))
+	repotest.WriteFile(t, filepath.Join(tree, "f"), repotest.Random(7, 2<<20))
 	sn, err := backup.Run(ctx, src, backup.Sources{Paths: []string{tree}}, backup.Options{})
 	if err != nil {
 		t.Fatal(err)

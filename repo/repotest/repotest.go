@@ -5,6 +5,9 @@ package repotest
 
 import (
 	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/bunkerbackup/bunker/repo"
@@ -50,4 +53,25 @@ func Reopen(t testing.TB, r *repo.Repository) *repo.Repository {
 		t.Fatalf("reopen repository: %v", err)
 	}
 	return r2
+}
+
+// Random returns n pseudo-random bytes derived from seed.
+func Random(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// WriteFile writes data to p, creating its parent directories.
+func WriteFile(t testing.TB, p string, data []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
