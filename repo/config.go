@@ -49,7 +49,9 @@ type Config struct {
 	ChunkerPolynomial uint64
 	FileChunker       ChunkerParams
 	DiskChunker       ChunkerParams
-	// Compression is "auto" (zstd when it pays) or "off".
+	// Compression is "auto" (zstd when it pays), "max" (zstd at a slower,
+	// stronger level when it pays) or "off": the default of backups, which
+	// may choose another per run.
 	Compression string
 	// MinRetention is the minimum retention period ("30d", "1y2m"; empty
 	// for none): no snapshot younger than it is removed. Package retention
@@ -142,10 +144,8 @@ func (c Config) validate() error {
 	if err := c.DiskChunker.validate(); err != nil {
 		return fmt.Errorf("disk chunker: %w", err)
 	}
-	switch c.Compression {
-	case "auto", "off":
-	default:
-		return fmt.Errorf("unknown compression %q", c.Compression)
+	if err := validCompression(c.Compression); err != nil {
+		return err
 	}
 	return validRetentionPeriod(c.MinRetention)
 }

@@ -74,7 +74,7 @@ func TestBlobIDKeyed(t *testing.T) {
 
 func TestCompressRoundTrip(t *testing.T) {
 	src := bytes.Repeat([]byte("bunker "), 10000)
-	c := compress(nil, src)
+	c := compress(nil, src, false)
 	if !pays(len(c), len(src)) {
 		t.Fatalf("repetitive data compressed to %d of %d bytes", len(c), len(src))
 	}

@@ -222,8 +222,8 @@ func FuzzTree(f *testing.F) {
 }
 
 func FuzzDecompress(f *testing.F) {
-	f.Add(compress(nil, bytes.Repeat([]byte("abc"), 1000)), 3000)
-	f.Add(compress(nil, []byte("x")), 5)
+	f.Add(compress(nil, bytes.Repeat([]byte("abc"), 1000), false), 3000)
+	f.Add(compress(nil, []byte("x"), true), 5)
 	f.Fuzz(func(t *testing.T, b []byte, n int) {
 		if n < 0 || n > 1<<20 {
 			return

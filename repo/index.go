@@ -72,7 +72,7 @@ func encodeIndexFile(f *IndexFile) []byte {
 	}
 	out := []byte{indexVersion, 0, 0, 0}
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(body)))
-	return compress(out, body)
+	return compress(out, body, false)
 }
 
 // decodeIndexFile decodes the plaintext of an index file.

@@ -49,13 +49,16 @@ type Repository struct {
 	// Saving. pmu guards packers, inMemory, pending and saveErr; pcond (on
 	// pmu) is signalled when the last writer of a pack finishes sealing and
 	// when a pack has been written.
-	pmu      sync.Mutex
-	pcond    sync.Cond
-	packers  [2]*packer
-	inMemory [2]int // packs of each type being filled, sealed or written
-	pending  [2]map[ID]struct{}
-	saveErr  error
-	uploads  sync.WaitGroup
+	pmu sync.Mutex
+	// runCompression overrides the config's compression for this process
+	// ("" = the config's); see UseCompression.
+	runCompression string
+	pcond          sync.Cond
+	packers        [2]*packer
+	inMemory       [2]int // packs of each type being filled, sealed or written
+	pending        [2]map[ID]struct{}
+	saveErr        error
+	uploads        sync.WaitGroup
 
 	// imu guards unindexed and lastIndex.
 	imu       sync.Mutex
@@ -71,7 +74,7 @@ type InitOptions struct {
 	ChunkerPolynomial uint64 // 0 = random irreducible polynomial of degree 53
 	FileChunker       ChunkerParams
 	DiskChunker       ChunkerParams
-	Compression       string // "auto" (default) or "off"
+	Compression       string // "auto" (default), "max" or "off"
 	MinRetention      string // minimum retention period such as "30d"; "" for none
 }
 
@@ -327,14 +330,14 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 	r.pmu.Unlock()
 
 	payload, compressed := data, false
-	if r.cfg.Compression != "off" && len(data) >= 64 {
+	if mode := r.compression(); mode != "off" && len(data) >= 64 {
 		cp := bufPool.Get().(*[]byte)
 		defer putBuf(cp)
 		if c := len(data) + len(data)/64 + 64; cap(*cp) < c {
 			// Room for the frame, so the encoder does not grow it in steps.
 			*cp = make([]byte, 0, c)
 		}
-		*cp = compress((*cp)[:0], data)
+		*cp = compress((*cp)[:0], data, mode == "max")
 		if pays(len(*cp), len(data)) {
 			payload, compressed = *cp, true
 		}

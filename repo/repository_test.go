@@ -142,6 +142,51 @@ func TestCompressionChoice(t *testing.T) {
 	}
 }
 
+// TestCompressionModes: "max" stores text in fewer bytes than "auto",
+// "off" stores it plain; a per-run choice overrides the config without
+// changing it, and SetCompression changes the config (read back on open).
+func TestCompressionModes(t *testing.T) {
+	ctx := context.Background()
+	var text []byte
+	for i := 0; len(text) < 1<<20; i++ {
+		text = fmt.Appendf(text, "line %d: the quick brown fox %d jumps over %x lazy dogs\n", i, i*7919%1000, i*31)
+	}
+	stored := func(mode string) int {
+		r := repotest.New(t)
+		if err := r.UseCompression(mode); err != nil {
+			t.Fatal(err)
+		}
+		_, n, err := r.SaveBlob(ctx, repo.DataBlob, r.BlobID(text), text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := r.LoadBlob(ctx, repo.DataBlob, r.BlobID(text), nil); err != nil || !bytes.Equal(got, text) {
+			t.Fatalf("%s: load back: %v", mode, err)
+		}
+		return n
+	}
+	auto, max, off := stored("auto"), stored("max"), stored("off")
+	if off != len(text)+40 || auto >= off || max >= auto {
+		t.Errorf("stored bytes: off %d, auto %d, max %d: want off > auto > max", off, auto, max)
+	}
+	r := repotest.New(t)
+	if err := r.UseCompression("fast"); err == nil {
+		t.Error("unknown mode accepted")
+	}
+	if err := r.SetCompression(ctx, "max"); err != nil {
+		t.Fatal(err)
+	}
+	if got := repotest.Reopen(t, r).Config().Compression; got != "max" {
+		t.Errorf("config after reopen: %q", got)
+	}
+	if err := r.SetCompression(ctx, "zip"); err == nil {
+		t.Error("unknown mode saved")
+	}
+}
+
 func TestConcurrentSaveBlob(t *testing.T) {
 	ctx := context.Background()
 	old := repo.PackSize

@@ -31,6 +31,7 @@ type backupOptions struct {
 	format        string
 	names         []string
 	force         bool
+	compression   string
 }
 
 func newBackupCmd(g *globalOptions) *cobra.Command {
@@ -65,6 +66,7 @@ marked incomplete, and the exit status is 3.` + repoExitStatus(helpPartial),
   bunker backup --disk /var/lib/libvirt/images/vm1.qcow2 --name vm1
   bunker backup --disk /dev/vg0/vm2-snap --name vm2 --tag weekly
   bunker backup --dry-run -v /srv/data
+  bunker backup /srv/archive --compression max
   bunker backup --files-from /etc/bunker/paths --exclude-caches --exclude-if-present .nobackup`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(o.filesFrom) > 0 {
@@ -99,7 +101,15 @@ marked incomplete, and the exit status is 3.` + repoExitStatus(helpPartial),
 			} else {
 				src.Paths = args
 			}
+			switch o.compression {
+			case "", "auto", "max", "off":
+			default:
+				return usageErrorf("--compression %q: use auto, max or off", o.compression)
+			}
 			return g.withRepo(cmd.Context(), sharedLock, func(r *repo.Repository) error {
+				if err := r.UseCompression(o.compression); err != nil {
+					return err
+				}
 				if opts.Parent, err = g.backupParent(cmd, r, o, opts.Hostname, args); err != nil {
 					return err
 				}
@@ -120,6 +130,7 @@ marked incomplete, and the exit status is 3.` + repoExitStatus(helpPartial),
 	f.StringVar(&o.parent, "parent", "", "compare with `snapshot` instead of the latest of the same host and paths")
 	f.StringVar(&o.time, "time", "", "snapshot `time` instead of now (\"2006-01-02 15:04:05\" or RFC 3339)")
 	f.BoolVarP(&o.dryRun, "dry-run", "n", false, "read everything, store nothing, report what would be added")
+	f.StringVar(&o.compression, "compression", "", "compress new data `mode`ly for this backup: auto (fast), max (smaller, slower) or off (default: the repository's setting)")
 	f.BoolVar(&o.disk, "disk", false, "the arguments are disk images or block devices")
 	f.StringVar(&o.format, "format", "", "with --disk: the image `format` (raw, vmdk, vhd, vhdx, qcow2) instead of detecting it")
 	f.StringArrayVar(&o.names, "name", nil, "with --disk: the disk's `name` in the snapshot, one per source in order (default: file name)")

@@ -70,6 +70,47 @@ prints the new settings (nothing with --quiet).` + repoSettingsHelp + repoExitSt
 	}
 }
 
+func newConfigCompressionCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "compression [auto|max|off]",
+		Short: "Show or set how backups compress new data by default",
+		Long: `Show or set the repository's default compression: auto (zstd's default
+level, kept when it makes a blob smaller), max (a stronger level: about 1.5x
+the compression time for 5 to 10% less stored on typical files) or off.
+'bunker backup --compression' chooses otherwise for one backup. Data
+already stored keeps its compression; every reader reads every mode.
+
+Setting it takes the exclusive lock, rewrites the repository config and
+prints the new settings (nothing with --quiet).` + repoSettingsHelp + repoExitStatus(),
+		Example: `  bunker config compression
+  bunker config compression max`,
+		Args: rangeArgs(0, 1, "MODE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if len(args) == 0 {
+				return g.withRepo(ctx, noLock, func(r *repo.Repository) error {
+					return printRepoSettings(g, r.Config())
+				})
+			}
+			mode := args[0]
+			switch mode {
+			case "auto", "max", "off":
+			default:
+				return usageErrorf("compression %q: use auto, max or off", mode)
+			}
+			return g.withRepo(ctx, exclusiveLock, func(r *repo.Repository) error {
+				if err := r.SetCompression(ctx, mode); err != nil {
+					return err
+				}
+				if g.Quiet && !g.JSON {
+					return nil
+				}
+				return printRepoSettings(g, r.Config())
+			})
+		},
+	}
+}
+
 func printRepoSettings(g *globalOptions, c repo.Config) error {
 	doc := repoSettingsJSON{ID: c.ID, Version: c.Version, Compression: c.Compression}
 	if c.MinRetention != "" {
@@ -92,10 +133,11 @@ func newRepoConfigCmd(g *globalOptions) *cobra.Command {
 		Use:   "config",
 		Short: "Show or change repository settings",
 		Long: `Show the repository settings, or change one with a subcommand
-(min-retention).` + repoSettingsHelp + repoExitStatus(),
+(min-retention, compression).` + repoSettingsHelp + repoExitStatus(),
 		Example: `  bunker config
   bunker config --json
-  bunker config min-retention 30d`,
+  bunker config min-retention 30d
+  bunker config compression max`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withRepo(cmd.Context(), noLock, func(r *repo.Repository) error {
@@ -103,6 +145,6 @@ func newRepoConfigCmd(g *globalOptions) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(newConfigMinRetentionCmd(g), newConfigExampleCmd(g))
+	cmd.AddCommand(newConfigMinRetentionCmd(g), newConfigCompressionCmd(g), newConfigExampleCmd(g))
 	return cmd
 }
