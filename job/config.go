@@ -53,6 +53,9 @@ type Job struct {
 	Hooks               Hooks
 	Notify              Notify
 	Enabled             bool
+	// Compression is the job's backup compression ("auto", "max", "off";
+	// "" = the repository's default).
+	Compression string
 	// MaxAge is how old the job's last good run may get before
 	// "bunker status" calls it overdue (0 = the --max-age flag decides).
 	MaxAge time.Duration
@@ -603,6 +606,16 @@ func (d *decoder) job(keyNode, n *yaml.Node, key string, j *Job) {
 		{"notify", func(n *yaml.Node, k string) { d.notify(n, k, &j.Notify) }},
 		{"enabled", func(n *yaml.Node, k string) { j.Enabled, _ = d.boolean(n, k) }},
 		{"max-age", func(n *yaml.Node, k string) { j.MaxAge, _ = d.duration(n, k) }},
+		{"compression", func(n *yaml.Node, k string) {
+			if s, ok := d.nonEmpty(n, k); ok {
+				switch s {
+				case "auto", "max", "off":
+					j.Compression = s
+				default:
+					d.fail(d.deref(n), k, "compression %q: use auto, max or off", s)
+				}
+			}
+		}},
 	})
 	if n.Kind == yaml.MappingNode && len(j.Paths) == 0 && len(j.Disks) == 0 {
 		d.fail(keyNode, key, "job has no sources: give paths or disks")

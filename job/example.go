@@ -56,6 +56,8 @@ jobs:
     drill: monthly
     # "bunker status" calls the job overdue when its last good run is older.
     max-age: 26h
+    # auto, max (smaller, slower) or off; default: the repository's setting.
+    compression: auto
     hooks:
       # A failing before hook stops the run (after hooks still run).
       before:

@@ -408,6 +408,9 @@ func (jr *jobRepo) steps() job.Steps {
 			var res job.BackupResult
 			err := jr.locked(ctx, false, func(r *repo.Repository) error {
 				res.Target = r.Backend().Location()
+				if err := r.UseCompression(j.Compression); err != nil {
+					return err
+				}
 				src := backup.Sources{Paths: j.Paths}
 				for _, d := range j.Disks {
 					src.Disks = append(src.Disks, backup.DiskSource{Path: d.Path, Name: d.Name, Format: d.Format})
