@@ -131,7 +131,7 @@ in that order of precedence.` + repoExitStatus(helpPartial),
 	f.BoolVarP(&g.Quiet, "quiet", "q", false, "no progress or informational messages (listings, warnings and errors still print)")
 	f.CountVarP(&g.Verbose, "verbose", "v", "print more (repeat for even more)")
 	f.BoolVar(&g.NoProgress, "no-progress", false, "never show a progress bar")
-	f.StringVar(&g.CacheDir, "cache-dir", "", "cache `directory` (env BUNKER_CACHE_DIR)")
+	f.StringVar(&g.CacheDir, "cache-dir", "", "cache `directory` for remote repositories; local ones read their own files and need none (env BUNKER_CACHE_DIR)")
 	f.BoolVar(&g.NoLock, "no-lock", false, "do not lock the repository for commands that only read (snapshots, ls, dump, restore, diff, check, stats, volumes); for read-only media")
 	f.DurationVar(&g.RetryLock, "retry-lock", 0, "wait up to `duration` (e.g. 10m) for a lock held by another process instead of exiting with 11")
 	g.flags = f
