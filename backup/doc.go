@@ -40,10 +40,12 @@
 // Nodes record type, permissions, owner and group (ids and names), mtime,
 // ctime, inode, device, link count (so restore can re-link hard links),
 // device numbers, link targets and extended attributes. Atime is recorded
-// for regular files only, which are read with O_NOATIME: listing a
+// for regular files only, which are read with O_NOATIME on Linux: listing a
 // directory or reading a link updates its atime, which would change every
 // tree on every backup. A file with several hard links is read once per
-// backup; its other names take the content of the first.
+// backup; its other names take the content of the first. Darwin, FreeBSD
+// and NetBSD record the same metadata; other systems (Windows) record
+// type, permissions, size, mtime and link targets only.
 //
 // # Tree layout
 //

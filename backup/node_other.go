@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !(darwin || freebsd || linux || netbsd)
 
 package backup
 
@@ -10,7 +10,7 @@ import (
 )
 
 // nodeFromInfo builds the node of the file at full from its lstat result.
-// Outside Linux only what fs.FileInfo portably offers is recorded: type,
+// Here only what fs.FileInfo portably offers is recorded: type,
 // permissions, size, mtime and link targets.
 func (w *walker) nodeFromInfo(name, full string, fi fs.FileInfo) (*repo.Node, error) {
 	n := portableNode(name, fi)
