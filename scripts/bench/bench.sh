@@ -209,6 +209,26 @@ EOF
   echo "$params" >"$DATA/disk.done"
 }
 
+# The disk as qcow2 and VHDX as well, converted from v1.raw. Made apart from
+# gen_disk (with its own marker inside the disk directory, which a rebuild of
+# the disk removes) so that adding them leaves the existing files alone.
+gen_disk_formats() {
+  local d=$DATA/disk f
+  local params="disk-formats qcow2=-O qcow2 vhdx=-O vhdx -o subformat=dynamic source=v1.raw"
+  done_ok "$d/formats" "$params" && [ -f "$d/v1.qcow2" ] && [ -f "$d/v1.vhdx" ] && return
+  log "converting the disk to qcow2 and VHDX (dynamic)"
+  rm -f "$d/v1.qcow2" "$d/v1.vhdx" "$d"/*.tmp
+  qemu-img convert -f raw -O qcow2 "$d/v1.raw" "$d/v1.qcow2.tmp"
+  qemu-img convert -f raw -O vhdx -o subformat=dynamic "$d/v1.raw" "$d/v1.vhdx.tmp"
+  qemu-img compare -q -f raw -F qcow2 "$d/v1.raw" "$d/v1.qcow2.tmp" || die "qcow2 differs from raw"
+  qemu-img compare -q -f raw -F vhdx "$d/v1.raw" "$d/v1.vhdx.tmp" || die "VHDX differs from raw"
+  for f in qcow2 vhdx; do
+    touch -d @1767225600 "$d/v1.$f.tmp"
+    mv "$d/v1.$f.tmp" "$d/v1.$f"
+  done
+  echo "$params" >"$d/formats.done"
+}
+
 gen_sparse() {
   local params="sparse vsize=$SPARSE_VSIZE data=$SPARSE_DATA extents=$SPARSE_EXTENTS seed=$SEED"
   done_ok "$DATA/sparse" "$params" && return
@@ -220,7 +240,7 @@ gen_sparse() {
 }
 
 want files && { gen_tree; gen_file; }
-want disks && gen_disk
+want disks && { gen_disk; gen_disk_formats; }
 want sparse && gen_sparse
 if [ "$GEN_ONLY" = 1 ]; then log "data sets ready in $DATA"; exit 0; fi
 
@@ -375,7 +395,7 @@ bench_disks() {
       measure "disk-raw-$tool-$run" "$tool" "$repo" "${bargs[@]}" "$src"
       record disk "first backup raw" "$tool" "$run" "$(repo_bytes "$repo")" "$guest"
       snap1=$(snapshot_id "$OUT")
-      for fmt in vmdk vhd; do
+      for fmt in vmdk vhd qcow2 vhdx; do
         ln -f "$d/v1.$fmt" "$WORK/vm/disk.$fmt"
         before=$(repo_bytes "$repo")
         prepare "$WORK/vm/disk.$fmt"
@@ -404,6 +424,27 @@ bench_disks() {
         if cmp -s "$d/v1.raw" "$out"; then log "  restored disk matches v1 ($tool)"; else log "  WARNING: restored disk differs from v1 ($tool)"; fi
       fi
       rm -rf "$WORK/restore"
+
+      # bunker alone: the first snapshot's disk restored into VMDK and VHD,
+      # each checked against v1.raw by qemu-img (a mismatch ends the run).
+      if [ "$tool" = bunker ]; then
+        for fmt in vmdk vhd; do
+          mkdir -p "$WORK/restore"
+          out=$WORK/restore/disk.$fmt
+          prepare "$repo"
+          measure "disk-restore-$fmt-$tool-$run" bunker "$repo" restore "${snap1:-latest}" --disk disk.raw --to "$out" --format "$fmt" --json
+          record disk "restore to $fmt" "$tool" "$run" "$(written_bytes "$OUT" "$WORK/restore")" "$guest"
+          [ "$STATUS" = ok ] || die "restore of the disk to $fmt failed ($STATUS): see $RES/logs/disk-restore-$fmt-$tool-$run.err"
+          local qfmt=$fmt
+          [ "$fmt" = vhd ] && qfmt=vpc
+          if qemu-img compare -q -f "$qfmt" -F raw "$out" "$d/v1.raw" 2>"$RES/logs/disk-restore-$fmt-compare-$run.txt"; then
+            log "  restored $fmt image matches v1 (qemu-img compare); file $(apparent "$out") bytes, $(du -B1 "$out" | awk '{ print $1 }') allocated"
+          else
+            die "restored $fmt image $out differs from v1.raw (qemu-img compare; see $RES/logs/disk-restore-$fmt-compare-$run.txt)"
+          fi
+          rm -rf "$WORK/restore"
+        done
+      fi
 
       if [ "$tool" = bunker ]; then
         mkdir -p "$WORK/restore"
