@@ -12,7 +12,8 @@
 // partition tables, and [VerifyDisk] and [VerifyDiskRange] re-read a
 // written target, reading only what the target has allocated (a sparse
 // file's data ranges, an image's extents). [FileOptions.DryRun] plans a
-// file restore without writing.
+// file restore without writing. [Lookup] finds one path of a snapshot and
+// [Finder] searches snapshots' file trees for names matching patterns.
 //
 // Holes are never written: file and disk targets are sized first, so the
 // ranges a snapshot records as holes stay sparse.

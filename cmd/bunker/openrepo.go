@@ -74,7 +74,7 @@ const (
 // when their lock cannot be written (read-only media) they run without one.
 var readOnlyCommands = map[string]bool{
 	"snapshots": true, "ls": true, "dump": true, "restore": true,
-	"diff": true, "check": true, "stats": true, "volumes": true,
+	"diff": true, "check": true, "stats": true, "volumes": true, "find": true,
 }
 
 // readOnly reports whether the running command only reads the repository.

@@ -132,7 +132,7 @@ in that order of precedence.` + repoExitStatus(helpPartial),
 	f.CountVarP(&g.Verbose, "verbose", "v", "print more (repeat for even more)")
 	f.BoolVar(&g.NoProgress, "no-progress", false, "never show a progress bar")
 	f.StringVar(&g.CacheDir, "cache-dir", "", "cache `directory` for remote repositories; local ones read their own files and need none (env BUNKER_CACHE_DIR)")
-	f.BoolVar(&g.NoLock, "no-lock", false, "do not lock the repository for commands that only read (snapshots, ls, dump, restore, diff, check, stats, volumes); for read-only media")
+	f.BoolVar(&g.NoLock, "no-lock", false, "do not lock the repository for commands that only read (snapshots, ls, find, dump, restore, diff, check, stats, volumes); for read-only media")
 	f.DurationVar(&g.RetryLock, "retry-lock", 0, "wait up to `duration` (e.g. 10m) for a lock held by another process instead of exiting with 11")
 	g.flags = f
 
@@ -142,6 +142,7 @@ in that order of precedence.` + repoExitStatus(helpPartial),
 		newBackupCmd(g),
 		newSnapshotsCmd(g),
 		newLsCmd(g),
+		newFindCmd(g),
 		newVolumesCmd(g),
 		newDumpCmd(g),
 		newRestoreCmd(g),
@@ -153,6 +154,7 @@ in that order of precedence.` + repoExitStatus(helpPartial),
 		newRepairCmd(g),
 		newProtectCmd(g),
 		newUnprotectCmd(g),
+		newTagCmd(g),
 		newRepoConfigCmd(g),
 		newJobCmd(g),
 		newScheduleCmd(g),
