@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -204,12 +206,18 @@ func TestCIDMismatch(t *testing.T) {
 	dir := copyFixture(t, "child.vmdk", "monolithicSparse.vmdk")
 	path := filepath.Join(dir, "child.vmdk")
 	b, _ := os.ReadFile(path)
-	loc := regexp.MustCompile(`parentCID=([0-9a-f]{8})`).FindSubmatchIndex(b)
+	// qemu-img writes the CID without leading zeros: 1 to 8 hex digits.
+	loc := regexp.MustCompile(`parentCID=([0-9a-f]{1,8})\n`).FindSubmatchIndex(b)
 	if loc == nil {
 		t.Fatal("no parentCID in the child")
 	}
-	imgtest.Patch(t, path, int64(loc[2]), []byte("0badc0de"))
-	wantFormatError(t, openAndReadAll(path, vmdisk.OpenOptions{}), "parentCID 0badc0de does not match")
+	bad := "0badc0de"[8-(loc[3]-loc[2]):] // as many digits as the original
+	if bad == string(b[loc[2]:loc[3]]) {
+		bad = strings.Repeat("f", len(bad))
+	}
+	imgtest.Patch(t, path, int64(loc[2]), []byte(bad))
+	v, _ := strconv.ParseUint(bad, 16, 32)
+	wantFormatError(t, openAndReadAll(path, vmdisk.OpenOptions{}), fmt.Sprintf("parentCID %08x does not match", v))
 }
 
 func writeFile(t *testing.T, path, text string) {
