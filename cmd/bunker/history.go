@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"os"
 	"strings"
 	"time"
@@ -237,6 +238,13 @@ func (g *globalOptions) recordCommand(ctx context.Context, start time.Time, err 
 	target := g.Repo
 	if target == "" && g.v != nil {
 		target = g.v.GetString("repository")
+	}
+	if target != "" && !strings.Contains(target, "://") {
+		// A directory as an absolute path, not as typed: records are read
+		// from other directories and hosts.
+		if abs, err := filepath.Abs(target); err == nil {
+			target = abs
+		}
 	}
 	g.recordRun(ctx, g.opened, kind, target, start, g.runSnapshot, g.runBytes, g.runDuration, err)
 }
