@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/bunkerbackup/bunker/history"
 	"github.com/bunkerbackup/bunker/retention"
 	"github.com/bunkerbackup/bunker/schedule"
 )
@@ -151,44 +152,11 @@ func ParseCadence(s string) (Cadence, error) {
 	case "monthly":
 		return Cadence{Every: 30 * 24 * time.Hour}, nil
 	}
-	d, err := parseDuration(s)
+	d, err := history.ParseAge(s)
 	if err != nil {
 		return Cadence{}, fmt.Errorf("cadence %q is not always, never, daily, weekly, monthly or a duration (12h, 7d, 2w)", s)
 	}
 	return Cadence{Every: d}, nil
-}
-
-// parseDuration accepts Go durations plus d (day) and w (week) units.
-func parseDuration(s string) (time.Duration, error) {
-	orig := s
-	var total time.Duration
-	for s != "" {
-		i := 0
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == 0 || i > 6 || i >= len(s) || (s[i] != 'd' && s[i] != 'w') {
-			break
-		}
-		n, _ := strconv.Atoi(s[:i])
-		unit := 24 * time.Hour
-		if s[i] == 'w' {
-			unit *= 7
-		}
-		total += time.Duration(n) * unit
-		s = s[i+1:]
-	}
-	if s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return 0, fmt.Errorf("invalid duration %q", orig)
-		}
-		total += d
-	}
-	if total <= 0 {
-		return 0, fmt.Errorf("duration %q must be positive", orig)
-	}
-	return total, nil
 }
 
 // Job returns the job with the given name.
@@ -502,7 +470,7 @@ func (d *decoder) duration(n *yaml.Node, key string) (time.Duration, bool) {
 	if !ok {
 		return 0, false
 	}
-	v, err := parseDuration(s)
+	v, err := history.ParseAge(s)
 	if err != nil {
 		d.fail(d.deref(n), key, "%v (use 30s, 15m, 2h, 7d)", err)
 		return 0, false
