@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/bunkerbackup/bunker/history"
+	"github.com/bunkerbackup/bunker/repo"
 	"github.com/bunkerbackup/bunker/retention"
 	"github.com/bunkerbackup/bunker/schedule"
 )
@@ -576,11 +577,10 @@ func (d *decoder) job(keyNode, n *yaml.Node, key string, j *Job) {
 		{"max-age", func(n *yaml.Node, k string) { j.MaxAge, _ = d.duration(n, k) }},
 		{"compression", func(n *yaml.Node, k string) {
 			if s, ok := d.nonEmpty(n, k); ok {
-				switch s {
-				case "auto", "max", "off":
+				if err := repo.ValidCompression(s); err != nil {
+					d.fail(d.deref(n), k, "%v", err)
+				} else {
 					j.Compression = s
-				default:
-					d.fail(d.deref(n), k, "compression %q: use auto, max or off", s)
 				}
 			}
 		}},

@@ -87,7 +87,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unquoted colon", "jobs:\n  a:\n    paths: [/x]\n    hooks:\n      after:\n        - echo failed: $X\n",
 			[]string{`c.yaml:6:11: jobs.a.hooks.after[0]: "echo failed: $X" looks like a command containing ": "; quote the whole command`}},
 		{"bad compression", "jobs:\n  a:\n    paths: [/x]\n    compression: fast\n",
-			[]string{`c.yaml:4:18: jobs.a.compression: compression "fast": use auto, max or off`}},
+			[]string{`c.yaml:4:18: jobs.a.compression: unknown compression "fast": use auto, max or off`}},
 		{"bad url", "jobs:\n  a:\n    paths: [/x]\n    notify: {url: 'ftp://x/y'}\n",
 			[]string{`jobs.a.notify.url: "ftp://x/y" is not an http:// or https:// URL`}},
 		{"bad cadence", "jobs:\n  a:\n    paths: [/x]\n    prune: sometimes\n",

@@ -144,7 +144,7 @@ func (c Config) validate() error {
 	if err := c.DiskChunker.validate(); err != nil {
 		return fmt.Errorf("disk chunker: %w", err)
 	}
-	if err := validCompression(c.Compression); err != nil {
+	if err := ValidCompression(c.Compression); err != nil {
 		return err
 	}
 	return validRetentionPeriod(c.MinRetention)

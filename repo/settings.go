@@ -98,7 +98,7 @@ func (r *Repository) saveConfig(ctx context.Context, cfg Config) error {
 // restic's --compression.
 func (r *Repository) UseCompression(mode string) error {
 	if mode != "" {
-		if err := validCompression(mode); err != nil {
+		if err := ValidCompression(mode); err != nil {
 			return err
 		}
 	}
@@ -118,11 +118,11 @@ func (r *Repository) compression() string {
 	return r.cfg.Compression
 }
 
-// validCompression checks a compression mode.
-func validCompression(mode string) error {
+// ValidCompression checks a compression mode.
+func ValidCompression(mode string) error {
 	switch mode {
 	case "auto", "max", "off":
 		return nil
 	}
-	return fmt.Errorf("unknown compression %q (auto, max or off)", mode)
+	return fmt.Errorf("unknown compression %q: use auto, max or off", mode)
 }

@@ -101,10 +101,10 @@ marked incomplete, and the exit status is 3.` + repoExitStatus(helpPartial),
 			} else {
 				src.Paths = args
 			}
-			switch o.compression {
-			case "", "auto", "max", "off":
-			default:
-				return usageErrorf("--compression %q: use auto, max or off", o.compression)
+			if o.compression != "" {
+				if err := repo.ValidCompression(o.compression); err != nil {
+					return usageErrorf("--compression: %v", err)
+				}
 			}
 			return g.withRepo(cmd.Context(), sharedLock, func(r *repo.Repository) error {
 				if err := r.UseCompression(o.compression); err != nil {

@@ -39,10 +39,8 @@ Keep the password safe: without it the backups cannot be read by anyone.` + exit
 				}
 				minRetention = d.String()
 			}
-			switch compression {
-			case "auto", "max", "off":
-			default:
-				return usageErrorf("--compression %q: use auto, max or off", compression)
+			if err := repo.ValidCompression(compression); err != nil {
+				return usageErrorf("--compression: %v", err)
 			}
 			be, err := g.backend()
 			if err != nil {

@@ -93,10 +93,8 @@ prints the new settings (nothing with --quiet).` + repoSettingsHelp + repoExitSt
 				})
 			}
 			mode := args[0]
-			switch mode {
-			case "auto", "max", "off":
-			default:
-				return usageErrorf("compression %q: use auto, max or off", mode)
+			if err := repo.ValidCompression(mode); err != nil {
+				return usageErrorf("%v", err)
 			}
 			return g.withRepo(ctx, exclusiveLock, func(r *repo.Repository) error {
 				if err := r.SetCompression(ctx, mode); err != nil {
