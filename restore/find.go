@@ -66,7 +66,8 @@ type findEntry struct {
 	sub   *findResult // nil when nothing below node matched
 }
 
-// NewFinder returns a Finder for opts that loads trees from r.
+// NewFinder returns a Finder for opts that loads trees from r. With a nil
+// r it only checks opts (the Finder must not search).
 func NewFinder(r Repo, opts FindOptions) (*Finder, error) {
 	if len(opts.Patterns) == 0 {
 		return nil, fmt.Errorf("find: no pattern given")

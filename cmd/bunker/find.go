@@ -90,10 +90,14 @@ searched (list them with 'bunker ls SNAP disk:NAME:pN').` + repoExitStatus(),
 			if !opts.Newest.IsZero() && opts.Newest.Before(opts.Oldest) {
 				return usageErrorf("--newest %s is before --oldest %s", o.newest, o.oldest)
 			}
+			// Bad patterns are usage errors whether or not the repository opens.
+			if _, err := restore.NewFinder(nil, opts); err != nil {
+				return usageErrorf("%v", err)
+			}
 			return g.withRepo(ctx, sharedLock, func(r *repo.Repository) error {
 				f, err := restore.NewFinder(r, opts)
 				if err != nil {
-					return usageErrorf("%v", err)
+					return err
 				}
 				list, err := o.selectSnapshots(cmd, r)
 				if err != nil {
