@@ -765,3 +765,42 @@ func TestRepairDamagedCopyOnce(t *testing.T) {
 		t.Fatalf("check: %v %v", err, res2.Problems)
 	}
 }
+
+// TestRepairRetaggedCopyIsNotARepair: a re-tagged copy (bunker tag, killed
+// before it removed the old snapshot) names its original too, but it is not
+// a repaired copy: repair writes a repaired copy of each.
+func TestRepairRetaggedCopyIsNotARepair(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, mem.New())
+	r := f.reopen(t)
+	old, err := r.LoadSnapshot(ctx, f.fsnap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retagged := *old
+	retagged.Tags = []string{"keep"}
+	orig := f.fsnap
+	retagged.Original = &orig
+	if _, err := r.SaveSnapshot(ctx, &retagged); err != nil {
+		t.Fatal(err)
+	}
+	lost := f.packOf(t, "/dir/sub/c.bin")
+	if err := f.be.Remove(ctx, packHandle(lost)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repair.Index(ctx, f.reopen(t), repair.IndexOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := repair.Snapshots(ctx, f.reopen(t), repair.SnapshotOptions{Now: snapTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Written != 2 || len(res.Repaired) != 2 {
+		t.Fatalf("wrote %d repaired copies of %d damaged snapshots, want 2 of 2: %+v", res.Written, len(res.Repaired), res)
+	}
+	for _, rp := range res.Repaired {
+		if rp.Existing {
+			t.Errorf("%+v taken for an existing repaired copy", rp)
+		}
+	}
+}

@@ -124,7 +124,9 @@ func Snapshots(ctx context.Context, r *repo.Repository, opts SnapshotOptions) (*
 	byID := make(map[repo.ID]*repo.Snapshot, len(all))
 	for _, sn := range all {
 		byID[sn.ID] = sn
-		if sn.Original != nil {
+		// Re-tagged copies (bunker tag) name their original too; only
+		// repaired copies, tagged and marked incomplete, count here.
+		if sn.Original != nil && sn.Incomplete && slices.Contains(sn.Tags, RepairedTag) {
 			byOriginal[*sn.Original] = append(byOriginal[*sn.Original], sn)
 		}
 	}
